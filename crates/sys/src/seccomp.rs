@@ -1,0 +1,1 @@
+//! Loading a compiled seccomp BPF filter into the calling thread.
