@@ -1,2 +1,4 @@
-//! (placeholder)
+//! `wharf-runtime`: the OCI runtime library (placeholder while the core lands).
 #![forbid(unsafe_code)]
+
+pub mod seccomp;

@@ -1,0 +1,1 @@
+//! Compiling the OCI seccomp section to BPF, with a cache.
