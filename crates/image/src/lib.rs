@@ -1,2 +1,21 @@
-//! (placeholder)
+//! `wharf-image`: everything about images that does not need the network.
+//!
+//! - [`reference`]: image names as Docker parses and normalises them;
+//! - [`digest`]: sha256 digests and streaming hashers;
+//! - [`content`]: the content-addressed blob store with resumable ingests;
+//! - [`manifest`]: Docker schema 2 and OCI manifests, indexes, image configs,
+//!   platform selection;
+//! - [`layer`]: layer media types, decompression and the contained apply step;
+//! - [`snapshot`]: unpacked layers and container root filesystems (overlayfs
+//!   or a copying fallback), handed to the runtime as [`snapshot::Mount`]s.
+//!
+//! The registry client (`wharf-registry`) streams pulled bytes into
+//! [`content::ContentStore::writer`] and [`layer::apply_layer`].
 #![forbid(unsafe_code)]
+
+pub mod content;
+pub mod digest;
+pub mod reference;
+
+pub use digest::Digest;
+pub use reference::Reference;
