@@ -410,3 +410,89 @@ fn wait_for_output(rt: &Runtime, id: &str, needle: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The probe's limit-related subcommands mean something inside a container:
+/// under runc, `fork` hits `pids.limit`, the report shows the limits, and
+/// `alloc` is OOM-killed at the memory limit.
+#[test]
+fn probe_sees_and_hits_cgroup_limits_under_runc() {
+    use oci_spec::runtime::{LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder};
+    require_root();
+    let mut bundle = Bundle::new().unwrap();
+    let resources = LinuxResourcesBuilder::default()
+        .pids(LinuxPidsBuilder::default().limit(5).build().unwrap())
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(32 * 1024 * 1024)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    bundle
+        .spec_mut()
+        .linux_mut()
+        .as_mut()
+        .unwrap()
+        .set_resources(Some(resources));
+    let rt = Runtime::new("/usr/sbin/runc").unwrap();
+
+    let out = rt.run(&bundle, bundle.id()).unwrap();
+    let report = probe_json(&out);
+    assert_eq!(
+        report["cgroup"]["limits"]["pids.max"], "5",
+        "{}",
+        report["cgroup"]
+    );
+    assert_eq!(
+        report["cgroup"]["limits"]["memory.limit_in_bytes"],
+        "33554432"
+    );
+    rt.delete_force(bundle.id()).unwrap();
+
+    let id = unique_id("kitfork");
+    bundle.probe_args(&["fork", "10"]);
+    let fork = probe_json(&rt.run(&bundle, &id).unwrap());
+    let spawned = fork["spawned"].as_u64().unwrap();
+    assert!((1..10).contains(&spawned), "{fork}");
+    assert_eq!(fork["errno"], 11, "EAGAIN expected: {fork}");
+    rt.delete_force(&id).unwrap();
+
+    let id = unique_id("kitoom");
+    bundle.probe_args(&["alloc", "200"]);
+    let out = rt.run(&bundle, &id).unwrap();
+    let lines = probe_lines(&out);
+    let last = lines.last().unwrap();
+    assert!(
+        last["ok"].is_null(),
+        "alloc finished despite the limit: {last}"
+    );
+    assert!(last["allocated_mb"].as_u64().unwrap() < 32, "{last}");
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "{}",
+        wharf_testkit::describe(&out)
+    );
+}
+
+#[test]
+fn cleanup_force_deletes_a_registered_container() {
+    require_root();
+    let mut bundle = Bundle::new().unwrap();
+    bundle.probe_args(&["sleep", "100"]);
+    let rt = Runtime::new("/usr/sbin/runc").unwrap();
+    let id = unique_id("kitdel");
+    assert!(rt.create(&bundle, &id).unwrap().status.success());
+    let pid = rt.state(&id).unwrap()["pid"].as_u64().unwrap();
+    assert!(rt.start(&id).unwrap().status.success());
+
+    let mut cleanup = Cleanup::new();
+    cleanup.container(rt.binary(), rt.root(), &id);
+    cleanup.run().unwrap();
+    assert!(rt.state(&id).is_err(), "container {id} still known");
+    assert!(
+        wait_gone(u32::try_from(pid).unwrap()),
+        "container process {pid} survived"
+    );
+}
