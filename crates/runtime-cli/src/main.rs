@@ -1,2 +1,29 @@
+//! `wharf-runtime`: a runc-compatible command line over the `wharf-runtime`
+//! library, so containerd, CRI-O and Podman can drive it as their runc
+//! binary, and so it can be measured against crun and runc.
+//!
+//! Errors go to stderr, or with `--log` to that file in runc's format
+//! (`--log-format json` writes `{"level":"error","msg":...,"time":...}` lines,
+//! which containerd's go-runc reads back); the exit code is 1 on failure, or
+//! the container process's status for `run` and `exec` in the foreground.
 #![forbid(unsafe_code)]
-fn main() {}
+
+mod cli;
+mod commands;
+mod log;
+mod signals;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let log = log::Logger::new(&cli);
+    let code = match commands::dispatch(&cli, &log) {
+        Ok(code) => code,
+        Err(e) => {
+            log.error(&e);
+            1
+        }
+    };
+    std::process::exit(code);
+}

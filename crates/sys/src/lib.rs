@@ -12,4 +12,6 @@
 #![allow(unsafe_code)]
 
 pub mod bpf;
+pub mod mount;
+pub mod process;
 pub mod seccomp;
