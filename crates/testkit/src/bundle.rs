@@ -65,13 +65,19 @@ pub enum BundleError {
     Applets { busybox: PathBuf, detail: String },
     #[error("{busybox} is not a static executable; install busybox-static or set $WHARF_BUSYBOX")]
     BusyboxNotStatic { busybox: PathBuf },
-    #[error("the probe is unavailable: {0}")]
-    Probe(String),
+    #[error("the static probe is unavailable")]
+    Probe(#[source] &'static ProbeError),
     #[error("failed to check {path}")]
     Elf {
         path: PathBuf,
         #[source]
         source: ProbeError,
+    },
+    #[error("failed to serialize the spec for {path}")]
+    Serialize {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
     },
     #[error("failed to write {path}")]
     WriteConfig {
@@ -195,10 +201,11 @@ impl Bundle {
     /// Writes the current spec to `config.json`.
     pub fn write_config(&self) -> Result<(), BundleError> {
         let path = self.config_path();
-        let json = serde_json::to_vec_pretty(&self.spec).map_err(|e| BundleError::WriteConfig {
-            path: path.clone(),
-            source: io::Error::other(e),
-        })?;
+        let json =
+            serde_json::to_vec_pretty(&self.spec).map_err(|source| BundleError::Serialize {
+                path: path.clone(),
+                source,
+            })?;
         fs::write(&path, json).map_err(|source| BundleError::WriteConfig { path, source })
     }
 
@@ -409,7 +416,7 @@ fn build_rootfs(rootfs: &Path) -> Result<(), BundleError> {
     }
 
     // 3. The static probe.
-    let probe = try_probe_path().map_err(|e| BundleError::Probe(e.to_string()))?;
+    let probe = try_probe_path().map_err(BundleError::Probe)?;
     copy_executable(probe, &rootfs.join("probe"))?;
 
     // 4. Users and groups (see the module table).

@@ -133,6 +133,20 @@ fn probe_subcommands_report_and_exit() {
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[3]["allocated_mb"], 3);
 
+    let out = run_bounded(
+        Command::new(&probe)
+            .args(["syscall", "getcwd"])
+            .current_dir("/proc"),
+        DEFAULT_TIMEOUT,
+    )
+    .unwrap();
+    let call = probe_json(&out);
+    assert_eq!(
+        (call["ok"].as_bool(), call["value"].as_str()),
+        (Some(true), Some("/proc")),
+        "{call}"
+    );
+
     let out = run_bounded(Command::new(&probe).args(["fork", "2"]), DEFAULT_TIMEOUT).unwrap();
     assert_eq!(probe_json(&out)["spawned"], 2);
 }
