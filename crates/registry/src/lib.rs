@@ -1,2 +1,20 @@
-//! (placeholder)
+//! `wharf-registry`: the OCI distribution client.
+//!
+//! - [`client`]: [`RegistryClient`], one registry host's API (ping, auth
+//!   challenges, bearer tokens, retries, mirrors, redirects, uploads);
+//! - [`auth`]: credentials in docker's `config.json` and its credential
+//!   helpers, `login` and `logout`;
+//! - [`challenge`], [`token`], [`retry`], [`endpoint`]: the pieces the client
+//!   is made of, public for reuse and testing.
 #![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod challenge;
+pub mod client;
+pub mod endpoint;
+pub mod retry;
+pub mod token;
+
+pub use auth::{Anonymous, CredentialProvider, CredentialStore, Credentials, StaticCredentials};
+pub use client::{ClientError, RegistryClient};
+pub use endpoint::RegistryOptions;
