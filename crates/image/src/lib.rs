@@ -15,6 +15,8 @@
 
 pub mod content;
 pub mod digest;
+pub mod layer;
+pub mod manifest;
 pub mod reference;
 
 pub use digest::Digest;

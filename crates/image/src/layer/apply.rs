@@ -1,0 +1,519 @@
+//! The apply step: one uncompressed layer tar → files under a target
+//! directory, contained, with whiteouts in overlayfs form.
+//!
+//! For each entry, in order:
+//! 1. clean the name lexically (`..` above the root → [`LayerError::Escape`],
+//!    absolute names are relative to the target);
+//! 2. open (creating 0755 as needed) the parent directory with
+//!    `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` on the target's fd,
+//!    so symlinks in the path resolve as if the target were `/`;
+//! 3. whiteouts: `.wh.NAME` becomes a 0/0 character device `NAME`, and
+//!    `.wh..wh..opq` sets `trusted.overlay.opaque=y` on the parent;
+//! 4. remove what is already at the final name unless both are directories
+//!    (so we never write through an existing symlink or device);
+//! 5. create the entry relative to the parent fd (`O_EXCL|O_NOFOLLOW` for
+//!    files), then owner, then mode (after chown, which clears setuid bits),
+//!    then xattrs (`SCHILY.xattr.*`, after chown, which clears
+//!    `security.capability`), then times. Directory times are set last, once
+//!    their contents are written.
+//!
+//! `trusted.overlay.*` xattrs inside the archive are dropped: only the
+//! opaque marker may set overlay metadata.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fs::{
+    AtFlags, FileType, Mode, OFlags, Timestamps, XattrFlags, chmodat, chownat, fchmod, fchown,
+    fsetxattr, futimens, linkat, lsetxattr, makedev, mkdirat, mknodat, openat, statat, symlinkat,
+    utimensat,
+};
+use rustix::fs::{Gid, Timespec, Uid};
+
+use super::LayerError;
+use super::fsutil::{clean_path, join, mkdir_all_in, open_dir, open_dir_in, remove_all_at};
+use crate::digest::{Digest, HashingReader};
+
+/// Name prefix of a whiteout entry.
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+/// Name of the opaque-directory marker entry.
+pub const WHITEOUT_OPAQUE: &str = ".wh..wh..opq";
+/// The xattr overlayfs reads to make a directory opaque.
+pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// Knobs for [`apply_layer_with`].
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Apply the archive's uid/gid (needs root). Off for rootless unpacking,
+    /// where files keep the caller's ownership.
+    pub chown: bool,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> ApplyOptions {
+        ApplyOptions { chown: true }
+    }
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyStats {
+    /// sha256 of the whole uncompressed stream (the layer's diff ID).
+    pub diff_id: Digest,
+    /// Bytes in the uncompressed stream.
+    pub size: u64,
+    /// Tar entries applied (whiteouts included).
+    pub entries: u64,
+    /// Whiteouts and opaque markers among them.
+    pub whiteouts: u64,
+}
+
+/// Applies an uncompressed layer tar to `target` with default options.
+/// See the [module docs](super) for the contract.
+pub fn apply_layer<R: Read>(reader: R, target: &Path) -> Result<ApplyStats, LayerError> {
+    apply_layer_with(reader, target, &ApplyOptions::default())
+}
+
+/// Applies an uncompressed layer tar to `target`.
+pub fn apply_layer_with<R: Read>(
+    reader: R,
+    target: &Path,
+    options: &ApplyOptions,
+) -> Result<ApplyStats, LayerError> {
+    let root = open_dir(target).map_err(|source| LayerError::OpenTarget {
+        path: target.to_owned(),
+        source,
+    })?;
+    let mut hashing = HashingReader::new(reader);
+    let mut state = State {
+        root,
+        options: options.clone(),
+        dir_times: Vec::new(),
+        entries: 0,
+        whiteouts: 0,
+    };
+    {
+        let mut archive = tar::Archive::new(&mut hashing);
+        let entries = archive
+            .entries()
+            .map_err(|source| LayerError::Tar { source })?;
+        for entry in entries {
+            let mut entry = entry.map_err(|source| LayerError::Tar { source })?;
+            state.apply(&mut entry)?;
+        }
+    }
+    // The diff ID covers the end-of-archive blocks and any padding too.
+    io::copy(&mut hashing, &mut io::sink()).map_err(|source| LayerError::Tar { source })?;
+    state.fix_dir_times()?;
+    let (_, diff_id, size) = hashing.finish();
+    tracing::debug!(%diff_id, size, entries = state.entries, target = %target.display(), "layer applied");
+    Ok(ApplyStats {
+        diff_id,
+        size,
+        entries: state.entries,
+        whiteouts: state.whiteouts,
+    })
+}
+
+struct State {
+    root: OwnedFd,
+    options: ApplyOptions,
+    dir_times: Vec<(Vec<OsString>, Timestamps)>,
+    entries: u64,
+    whiteouts: u64,
+}
+
+/// Ownership, mode, xattrs and times of one entry.
+struct Meta {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    mtime: Timespec,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl Meta {
+    fn times(&self) -> Timestamps {
+        Timestamps {
+            last_access: self.mtime,
+            last_modification: self.mtime,
+        }
+    }
+}
+
+fn read_meta<R: Read>(e: &mut tar::Entry<'_, R>, entry: &str) -> Result<Meta, LayerError> {
+    let bad = |source: io::Error| LayerError::Entry {
+        entry: entry.to_owned(),
+        op: "read header",
+        source,
+    };
+    let h = e.header();
+    let mut uid = h.uid().map_err(bad)?;
+    let mut gid = h.gid().map_err(bad)?;
+    let mode = h.mode().map_err(bad)? & 0o7777;
+    let mut mtime = Timespec {
+        tv_sec: i64::try_from(h.mtime().map_err(bad)?).unwrap_or(i64::MAX),
+        tv_nsec: 0,
+    };
+    let mut xattrs = Vec::new();
+    if let Some(pax) = e.pax_extensions().map_err(bad)? {
+        for ext in pax {
+            let ext = ext.map_err(bad)?;
+            let Ok(key) = ext.key() else { continue };
+            let value = ext.value_bytes();
+            if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+                if name.starts_with("trusted.overlay.") {
+                    tracing::debug!(entry, name, "dropping overlay xattr from layer archive");
+                    continue;
+                }
+                xattrs.push((name.to_owned(), value.to_vec()));
+            } else if key == "uid" {
+                uid = parse_decimal(value).ok_or_else(|| bad(invalid("pax uid")))?;
+            } else if key == "gid" {
+                gid = parse_decimal(value).ok_or_else(|| bad(invalid("pax gid")))?;
+            } else if key == "mtime"
+                && let Some(t) = parse_pax_time(value)
+            {
+                mtime = t;
+            }
+        }
+    }
+    let id = |v: u64| u32::try_from(v).ok().filter(|v| *v != u32::MAX);
+    Ok(Meta {
+        uid: id(uid).ok_or_else(|| bad(invalid("uid out of range")))?,
+        gid: id(gid).ok_or_else(|| bad(invalid("gid out of range")))?,
+        mode,
+        mtime,
+        xattrs,
+    })
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
+}
+
+fn parse_decimal(v: &[u8]) -> Option<u64> {
+    std::str::from_utf8(v).ok()?.trim().parse().ok()
+}
+
+/// `1700000000.123456789` → seconds and nanoseconds (negative times clamp to 0).
+fn parse_pax_time(v: &[u8]) -> Option<Timespec> {
+    let s = std::str::from_utf8(v).ok()?.trim();
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let tv_sec: i64 = secs.parse().ok()?;
+    let digits: String = frac.chars().take(9).collect();
+    let tv_nsec = if digits.is_empty() {
+        0
+    } else {
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        format!("{digits:0<9}").parse().ok()?
+    };
+    Some(Timespec {
+        tv_sec: tv_sec.max(0),
+        tv_nsec,
+    })
+}
+
+impl State {
+    fn apply<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<(), LayerError> {
+        let raw = e.path_bytes().into_owned();
+        let entry = String::from_utf8_lossy(&raw).into_owned();
+        let kind = e.header().entry_type();
+        if matches!(
+            kind,
+            tar::EntryType::XGlobalHeader
+                | tar::EntryType::XHeader
+                | tar::EntryType::GNULongName
+                | tar::EntryType::GNULongLink
+        ) {
+            return Ok(());
+        }
+        let comps = clean_path(&raw).ok_or_else(|| LayerError::Escape {
+            entry: entry.clone(),
+        })?;
+        self.entries += 1;
+        let err = |op: &'static str| {
+            let entry = entry.clone();
+            move |source: io::Error| LayerError::Entry { entry, op, source }
+        };
+        let meta = read_meta(e, &entry)?;
+
+        let Some((base, parents)) = comps.split_last() else {
+            // The target directory itself ("./").
+            if !kind.is_dir() {
+                return Err(LayerError::UnsupportedEntry {
+                    entry,
+                    kind: "non-directory entry for the layer root".into(),
+                });
+            }
+            self.set_fd_meta(&self.root, &meta)
+                .map_err(err("set metadata"))?;
+            self.dir_times.push((Vec::new(), meta.times()));
+            return Ok(());
+        };
+        let parent = mkdir_all_in(&self.root, parents).map_err(err("open parent directory"))?;
+
+        if let Some(name) = base.as_bytes().strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+            self.whiteouts += 1;
+            return self
+                .whiteout(&parent, name, &meta)
+                .map_err(err("create whiteout"));
+        }
+
+        if let Ok(st) = statat(&parent, base, AtFlags::SYMLINK_NOFOLLOW) {
+            let existing_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+            if !(existing_dir && kind.is_dir()) {
+                remove_all_at(&parent, base).map_err(err("replace existing entry"))?;
+            }
+        }
+
+        match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                let fd = openat(
+                    &parent,
+                    base,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(|e| err("create file")(e.into()))?;
+                let mut f = File::from(fd);
+                io::copy(e, &mut f).map_err(err("write file"))?;
+                self.set_fd_meta(&f, &meta).map_err(err("set metadata"))?;
+                futimens(&f, &meta.times()).map_err(|e| err("set times")(e.into()))?;
+            }
+            tar::EntryType::Directory => {
+                match mkdirat(&parent, base, Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(err("create directory")(e.into())),
+                }
+                let d = openat(
+                    &parent,
+                    base,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| err("open directory")(e.into()))?;
+                self.set_fd_meta(&d, &meta).map_err(err("set metadata"))?;
+                self.dir_times.push((comps.clone(), meta.times()));
+            }
+            tar::EntryType::Symlink => {
+                let target = e
+                    .link_name_bytes()
+                    .ok_or_else(|| err("read link target")(invalid("symlink without target")))?
+                    .into_owned();
+                symlinkat(OsStr::from_bytes(&target), &parent, base)
+                    .map_err(|e| err("create symlink")(e.into()))?;
+                self.set_path_meta(&parent, base, &meta, true)
+                    .map_err(err("set metadata"))?;
+            }
+            tar::EntryType::Link => {
+                let target = e
+                    .link_name_bytes()
+                    .ok_or_else(|| err("read link target")(invalid("hardlink without target")))?
+                    .into_owned();
+                let tcomps = clean_path(&target).ok_or_else(|| LayerError::Escape {
+                    entry: entry.clone(),
+                })?;
+                let Some((tbase, tparents)) = tcomps.split_last() else {
+                    return Err(LayerError::Escape { entry });
+                };
+                let tparent = open_dir_in(&self.root, &join(tparents))
+                    .map_err(err("open hardlink target directory"))?;
+                // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
+                linkat(&tparent, tbase, &parent, base, AtFlags::empty())
+                    .map_err(|e| err("create hardlink")(e.into()))?;
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                let h = e.header();
+                let ft = match kind {
+                    tar::EntryType::Char => FileType::CharacterDevice,
+                    tar::EntryType::Block => FileType::BlockDevice,
+                    _ => FileType::Fifo,
+                };
+                let dev = if ft == FileType::Fifo {
+                    0
+                } else {
+                    let major = h
+                        .device_major()
+                        .map_err(err("read device numbers"))?
+                        .unwrap_or(0);
+                    let minor = h
+                        .device_minor()
+                        .map_err(err("read device numbers"))?
+                        .unwrap_or(0);
+                    makedev(major, minor)
+                };
+                mknodat(&parent, base, ft, Mode::from_raw_mode(0o600), dev)
+                    .map_err(|e| err("create device node")(e.into()))?;
+                self.set_path_meta(&parent, base, &meta, false)
+                    .map_err(err("set metadata"))?;
+            }
+            other => {
+                return Err(LayerError::UnsupportedEntry {
+                    entry,
+                    kind: format!("{other:?}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `.wh.NAME` → 0/0 char device NAME; `.wh..wh..opq` → opaque parent.
+    fn whiteout(&self, parent: &OwnedFd, name: &[u8], meta: &Meta) -> io::Result<()> {
+        if name == &WHITEOUT_OPAQUE.as_bytes()[WHITEOUT_PREFIX.len()..] {
+            return Ok(fsetxattr(
+                parent,
+                OVERLAY_OPAQUE_XATTR,
+                b"y",
+                XattrFlags::empty(),
+            )?);
+        }
+        if name.starts_with(WHITEOUT_PREFIX.as_bytes()) {
+            // Other `.wh..wh.*` names are aufs bookkeeping (e.g. `.wh..wh.plnk`).
+            return Ok(());
+        }
+        if name.is_empty() {
+            return Err(invalid("whiteout without a name"));
+        }
+        let name = OsStr::from_bytes(name);
+        remove_all_at(parent, name)?;
+        mknodat(
+            parent,
+            name,
+            FileType::CharacterDevice,
+            Mode::empty(),
+            makedev(0, 0),
+        )?;
+        if self.options.chown {
+            chownat(
+                parent,
+                name,
+                Some(Uid::from_raw(meta.uid)),
+                Some(Gid::from_raw(meta.gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Owner, mode, xattrs on an open file or directory.
+    fn set_fd_meta<Fd: AsFd>(&self, fd: Fd, meta: &Meta) -> io::Result<()> {
+        let fd = fd.as_fd();
+        if self.options.chown {
+            fchown(
+                fd,
+                Some(Uid::from_raw(meta.uid)),
+                Some(Gid::from_raw(meta.gid)),
+            )?;
+        }
+        fchmod(fd, Mode::from_raw_mode(meta.mode))?;
+        for (name, value) in &meta.xattrs {
+            tolerate_xattr(
+                fsetxattr(fd, name.as_str(), value, XattrFlags::empty()),
+                name,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Owner, mode (not for symlinks), xattrs and times on a node we cannot
+    /// safely open (symlink, device, fifo), addressed as `parent` + `name`.
+    fn set_path_meta(
+        &self,
+        parent: &OwnedFd,
+        name: &OsStr,
+        meta: &Meta,
+        symlink: bool,
+    ) -> io::Result<()> {
+        if self.options.chown {
+            chownat(
+                parent,
+                name,
+                Some(Uid::from_raw(meta.uid)),
+                Some(Gid::from_raw(meta.gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?;
+        }
+        if !symlink {
+            // Not a symlink (we just created it), so this cannot follow one.
+            chmodat(
+                parent,
+                name,
+                Mode::from_raw_mode(meta.mode),
+                AtFlags::empty(),
+            )?;
+        }
+        if !meta.xattrs.is_empty() {
+            // The parent is ours and `name` one component: lsetxattr on it via
+            // the parent fd's /proc entry never follows the final symlink.
+            let mut p = format!("/proc/self/fd/{}/", parent.as_raw_fd()).into_bytes();
+            p.extend_from_slice(name.as_bytes());
+            let p = OsStr::from_bytes(&p);
+            for (xname, value) in &meta.xattrs {
+                tolerate_xattr(
+                    lsetxattr(p, xname.as_str(), value, XattrFlags::empty()),
+                    xname,
+                )?;
+            }
+        }
+        utimensat(parent, name, &meta.times(), AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(())
+    }
+
+    fn fix_dir_times(&self) -> Result<(), LayerError> {
+        for (comps, times) in self.dir_times.iter().rev() {
+            let shown = join(comps).display().to_string();
+            let err = |source: io::Error| LayerError::Entry {
+                entry: shown.clone(),
+                op: "set directory times",
+                source,
+            };
+            match comps.split_last() {
+                None => futimens(&self.root, times).map_err(|e| err(e.into()))?,
+                Some((base, parents)) => {
+                    let parent = open_dir_in(&self.root, &join(parents)).map_err(err)?;
+                    utimensat(&parent, base, times, AtFlags::SYMLINK_NOFOLLOW)
+                        .map_err(|e| err(e.into()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Like Docker: xattrs the filesystem does not support (or that this
+/// node type cannot carry, such as `user.*` on symlinks) are skipped.
+fn tolerate_xattr(r: rustix::io::Result<()>, name: &str) -> io::Result<()> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(e @ (rustix::io::Errno::NOTSUP | rustix::io::Errno::PERM)) => {
+            tracing::warn!(xattr = name, error = %e, "skipping extended attribute the filesystem refused");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_times() {
+        let t = parse_pax_time(b"1700000000.5").unwrap();
+        assert_eq!((t.tv_sec, t.tv_nsec), (1_700_000_000, 500_000_000));
+        let t = parse_pax_time(b"12").unwrap();
+        assert_eq!((t.tv_sec, t.tv_nsec), (12, 0));
+        assert!(parse_pax_time(b"x").is_none());
+    }
+}

@@ -1,0 +1,322 @@
+//! Layers: media types, decompression, and the contained apply step.
+//!
+//! A pulled layer is a (usually compressed) tar stream. [`decompress`] wraps
+//! the compressed bytes in a reader chosen by media type, falling back to
+//! sniffing magic bytes when the type is vague or unknown. [`apply_layer`]
+//! reads the uncompressed stream, writes every entry under a target
+//! directory, converts whiteouts to overlayfs form, and returns the diff ID
+//! (sha256 of the uncompressed stream) in [`ApplyStats`].
+//! [`apply_compressed_layer`] does both, decompressing on a helper thread so
+//! that gunzip and the filesystem work overlap.
+//!
+//! Contract: every path is resolved inside the target with
+//! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`; nothing is ever
+//! written outside it. When `apply_layer` fails, the target holds a partial
+//! tree and **the caller removes it**; [`crate::snapshot`] does this for you
+//! by unpacking into a temporary directory that is renamed only on success.
+//! The caller compares the returned diff ID with the image config's
+//! `rootfs.diff_ids` before committing.
+
+mod apply;
+pub(crate) mod fsutil;
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+pub use apply::{ApplyOptions, ApplyStats, apply_layer, apply_layer_with};
+
+/// Layer media type constants.
+pub mod media_type {
+    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    pub const DOCKER_FOREIGN_LAYER_GZIP: &str =
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+    pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    pub const OCI_LAYER_NONDIST: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar";
+    pub const OCI_LAYER_NONDIST_GZIP: &str =
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+    pub const OCI_LAYER_NONDIST_ZSTD: &str =
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
+}
+
+/// Errors applying or decompressing a layer.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// An entry (or a hardlink target) would land outside the target directory.
+    #[error("layer entry {entry:?} escapes the target directory")]
+    Escape { entry: String },
+    /// The target directory cannot be opened.
+    #[error("cannot open layer target directory {path}")]
+    OpenTarget {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The tar stream is malformed or the reader failed.
+    #[error("cannot read layer tar stream")]
+    Tar {
+        #[source]
+        source: io::Error,
+    },
+    /// Writing one entry failed.
+    #[error("layer entry {entry:?}: {op}")]
+    Entry {
+        entry: String,
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    /// An entry type wharf does not apply (e.g. a GNU volume header).
+    #[error("layer entry {entry:?} has unsupported tar type {kind}")]
+    UnsupportedEntry { entry: String, kind: String },
+    /// A media type that is not a layer wharf can decompress.
+    #[error("unsupported layer media type {media_type:?}")]
+    UnsupportedMediaType { media_type: String },
+    /// Reading the first bytes to sniff the compression failed.
+    #[error("cannot read layer stream to detect its compression")]
+    Sniff {
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// How a layer's bytes are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// From a layer media type; `None` for types that do not say (e.g.
+    /// `application/octet-stream`), an error for non-layer types.
+    pub fn from_media_type(mt: &str) -> Result<Option<Compression>, LayerError> {
+        use media_type::*;
+        let mt = mt.split(';').next().unwrap_or("").trim();
+        Ok(Some(match mt {
+            DOCKER_LAYER_GZIP
+            | DOCKER_FOREIGN_LAYER_GZIP
+            | OCI_LAYER_GZIP
+            | OCI_LAYER_NONDIST_GZIP => Compression::Gzip,
+            OCI_LAYER_ZSTD | OCI_LAYER_NONDIST_ZSTD => Compression::Zstd,
+            DOCKER_LAYER | OCI_LAYER | OCI_LAYER_NONDIST => Compression::None,
+            ""
+            | "application/octet-stream"
+            | "application/x-tar"
+            | "application/gzip"
+            | "application/zstd" => {
+                return Ok(None);
+            }
+            other => {
+                return Err(LayerError::UnsupportedMediaType {
+                    media_type: other.to_owned(),
+                });
+            }
+        }))
+    }
+
+    /// From the first bytes of the stream.
+    pub fn sniff(head: &[u8]) -> Compression {
+        match head {
+            [0x1f, 0x8b, ..] => Compression::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+            _ => Compression::None,
+        }
+    }
+}
+
+/// Wraps compressed layer bytes in a decompressing reader. The media type
+/// decides; when it is `None` or vague, the magic bytes do.
+pub fn decompress<'a, R: Read + Send + 'a>(
+    reader: R,
+    media_type: Option<&str>,
+) -> Result<Box<dyn Read + Send + 'a>, LayerError> {
+    let declared = match media_type {
+        Some(mt) => Compression::from_media_type(mt)?,
+        None => None,
+    };
+    let mut buf = BufReader::with_capacity(256 * 1024, reader);
+    let compression = match declared {
+        Some(c) => c,
+        None => {
+            // A fresh BufReader reads up to its capacity in one call: the
+            // first chunk of any real layer holds the 4 magic bytes.
+            let head = buf
+                .fill_buf()
+                .map_err(|source| LayerError::Sniff { source })?;
+            Compression::sniff(head)
+        }
+    };
+    Ok(match compression {
+        Compression::None => Box::new(buf),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buf)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(buf)
+                .map_err(|source| LayerError::Sniff { source })?,
+        ),
+    })
+}
+
+/// Decompresses `reader` (see [`decompress`]) on a helper thread and applies
+/// the result to `target` (see [`apply_layer`]).
+pub fn apply_compressed_layer<R: Read + Send + 'static>(
+    reader: R,
+    media_type: Option<&str>,
+    target: &std::path::Path,
+    options: &ApplyOptions,
+) -> Result<ApplyStats, LayerError> {
+    let decoded = decompress(reader, media_type)?;
+    let piped = ThreadedReader::spawn(decoded);
+    apply_layer_with(piped, target, options)
+}
+
+/// A reader whose source is read on a separate thread, a few chunks ahead.
+///
+/// Lets CPU-bound decompression overlap with the filesystem work of the
+/// consumer. Dropping the reader stops the thread at its next chunk.
+pub struct ThreadedReader {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl ThreadedReader {
+    const CHUNK: usize = 256 * 1024;
+    const DEPTH: usize = 8;
+
+    /// Starts the reading thread.
+    pub fn spawn<R: Read + Send + 'static>(mut source: R) -> ThreadedReader {
+        let (tx, rx) = mpsc::sync_channel(Self::DEPTH);
+        std::thread::Builder::new()
+            .name("layer-decompress".into())
+            .spawn(move || {
+                loop {
+                    let mut chunk = vec![0u8; Self::CHUNK];
+                    match read_full(&mut source, &mut chunk) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            chunk.truncate(n);
+                            if tx.send(Ok(chunk)).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            break;
+                        }
+                    }
+                }
+            })
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!(?e, "cannot spawn decompression thread"));
+        ThreadedReader {
+            rx,
+            current: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+impl Read for ThreadedReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.current.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    // Sender gone: clean EOF (or thread failed to start, and
+                    // then nothing was read: the tar parser reports it).
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = out.len().min(self.current.len() - self.pos);
+        out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn media_types_and_sniffing() {
+        assert_eq!(
+            Compression::from_media_type(media_type::DOCKER_LAYER_GZIP).unwrap(),
+            Some(Compression::Gzip)
+        );
+        assert_eq!(
+            Compression::from_media_type(media_type::OCI_LAYER_NONDIST_ZSTD).unwrap(),
+            Some(Compression::Zstd)
+        );
+        assert_eq!(
+            Compression::from_media_type(media_type::OCI_LAYER).unwrap(),
+            Some(Compression::None)
+        );
+        assert_eq!(
+            Compression::from_media_type("application/octet-stream").unwrap(),
+            None
+        );
+        assert!(Compression::from_media_type("application/vnd.oci.image.config.v1+json").is_err());
+        assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
+        assert_eq!(
+            Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        );
+        assert_eq!(Compression::sniff(b"ustar"), Compression::None);
+    }
+
+    #[test]
+    fn decompresses_by_sniffing_through_a_thread() {
+        let payload = b"some tar-ish payload ".repeat(50_000);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&payload).unwrap();
+        let gz = gz.finish().unwrap();
+        let zs = zstd::encode_all(&payload[..], 3).unwrap();
+        for (bytes, mt) in [
+            (gz.clone(), None),
+            (gz, Some(media_type::OCI_LAYER_GZIP)),
+            (zs.clone(), None),
+            (zs, Some(media_type::OCI_LAYER_ZSTD)),
+            (payload.clone(), None),
+        ] {
+            let r = decompress(std::io::Cursor::new(bytes), mt).unwrap();
+            let mut t = ThreadedReader::spawn(r);
+            let mut out = Vec::new();
+            t.read_to_end(&mut out).unwrap();
+            assert_eq!(out, payload);
+        }
+    }
+}
