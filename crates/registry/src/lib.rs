@@ -2,6 +2,8 @@
 //!
 //! - [`client`]: [`RegistryClient`], one registry host's API (ping, auth
 //!   challenges, bearer tokens, retries, mirrors, redirects, uploads);
+//! - [`push`]: upload an image or index from the content store;
+//! - [`progress`]: docker-shaped progress events of pulls and pushes;
 //! - [`auth`]: credentials in docker's `config.json` and its credential
 //!   helpers, `login` and `logout`;
 //! - [`challenge`], [`token`], [`retry`], [`endpoint`]: the pieces the client
@@ -12,6 +14,8 @@ pub mod auth;
 pub mod challenge;
 pub mod client;
 pub mod endpoint;
+pub mod progress;
+pub mod push;
 pub mod retry;
 pub mod token;
 

@@ -5,6 +5,8 @@
 //! fixture stops its process or tasks on drop.
 #![allow(dead_code)]
 
+pub mod images;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
