@@ -248,7 +248,7 @@ fn enable_controllers(dir: &Path, wanted: &[String]) -> Result<(), CgroupError> 
 /// on EBUSY for a bounded time (tasks may still be exiting). A missing
 /// directory is fine.
 fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
-    let children = match std::fs::read_dir(dir) {
+    let children: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(it) => it
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
@@ -262,7 +262,6 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
             });
         }
     };
-    let children: Vec<PathBuf> = children;
     for child in children {
         remove_tree(&child)?;
     }
@@ -272,7 +271,7 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc_ebusy()) && Instant::now() < deadline => {
+            Err(e) if e.raw_os_error() == Some(EBUSY) && Instant::now() < deadline => {
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_millis(100));
             }
@@ -286,9 +285,7 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
     }
 }
 
-fn libc_ebusy() -> i32 {
-    rustix::io::Errno::BUSY.raw_os_error()
-}
+const EBUSY: i32 = rustix::io::Errno::BUSY.raw_os_error();
 
 /// Pids in `dir` and every cgroup below it.
 fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<(), CgroupError> {

@@ -242,6 +242,9 @@ fn lifecycle_on_this_host() {
     assert!(pids.current >= 1);
     assert_eq!(pids.limit, Some(32));
     serde_json::to_string(&stats.blkio).unwrap();
+    if hugetlb_dir.is_some() {
+        assert!(stats.hugetlb.contains_key("2MB"), "{:?}", stats.hugetlb);
+    }
 
     // 6. Kill, then destroy removes every directory; twice is fine.
     child.kill().unwrap();
