@@ -535,6 +535,16 @@ impl CgroupManager for FsManager {
     }
 
     fn stats(&self) -> Result<Stats, CgroupError> {
+        // Missing files mean "controller not available"; a missing cgroup
+        // is an error, not a cgroup with no statistics.
+        if let Some(d) = self.dirs.iter().find(|d| !d.named)
+            && !d.path.is_dir()
+        {
+            return Err(CgroupError::Read {
+                path: d.path.clone(),
+                source: std::io::ErrorKind::NotFound.into(),
+            });
+        }
         let memory = match self.dir_for(Controller::Memory) {
             Some((CgroupVersion::V1, d)) => stats::memory_v1(d)?,
             Some((CgroupVersion::V2, d)) => stats::memory_v2(d)?,

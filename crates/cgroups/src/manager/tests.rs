@@ -614,6 +614,53 @@ fn pids_include_child_cgroups() {
 }
 
 #[test]
+fn stats_through_the_manager() {
+    let f = Fake::new(&["memory", "pids"], true);
+    let m = crate::manager(&f.setup, "/s").unwrap();
+    assert!(
+        matches!(m.stats(), Err(CgroupError::Read { .. })),
+        "no such cgroup"
+    );
+    f.files(
+        "memory",
+        "/s",
+        &[
+            ("memory.usage_in_bytes", "4096\n"),
+            ("memory.limit_in_bytes", "8192\n"),
+        ],
+    );
+    f.files(
+        "pids",
+        "/s",
+        &[("pids.current", "2\n"), ("pids.max", "max\n")],
+    );
+    f.files(
+        "unified",
+        "/s",
+        &[
+            ("hugetlb.2MB.current", "0\n"),
+            ("cpu.stat", "usage_usec 7\n"),
+        ],
+    );
+    let s = m.stats().unwrap();
+    assert_eq!(
+        s.memory.as_ref().map(|m| (m.usage, m.limit)),
+        Some((4096, Some(8192)))
+    );
+    assert_eq!(
+        s.pids.as_ref().map(|p| (p.current, p.limit)),
+        Some((2, None))
+    );
+    assert!(
+        s.hugetlb.contains_key("2MB"),
+        "hugetlb comes from the v2 mount"
+    );
+    // cpuacct is not on v1 here, so cpu usage comes from v2 cpu.stat.
+    assert_eq!(s.cpu.map(|c| c.total_usage_ns), Some(7000));
+    assert_eq!(s.blkio, None);
+}
+
+#[test]
 fn destroy_is_fine_when_already_gone() {
     let f = Fake::new(&["memory"], true);
     let m = crate::manager(&f.setup, "/gone").unwrap();
