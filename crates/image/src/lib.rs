@@ -18,6 +18,7 @@ pub mod digest;
 pub mod layer;
 pub mod manifest;
 pub mod reference;
+pub mod snapshot;
 
 pub use digest::Digest;
 pub use reference::Reference;

@@ -145,6 +145,22 @@ pub(crate) fn clear_dir<Fd: AsFd>(dir: Fd) -> io::Result<()> {
     Ok(())
 }
 
+/// Removes a directory tree given by a path we own (state dirs), never
+/// following symlinks inside it. Missing is fine.
+pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot remove a root path",
+        ));
+    };
+    match open_dir(parent) {
+        Ok(p) => remove_all_at(&p, name),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

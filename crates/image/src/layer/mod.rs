@@ -24,7 +24,10 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-pub use apply::{ApplyOptions, ApplyStats, apply_layer, apply_layer_with};
+pub use apply::{
+    ApplyOptions, ApplyStats, OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, apply_layer,
+    apply_layer_with,
+};
 
 /// Layer media type constants.
 pub mod media_type {
