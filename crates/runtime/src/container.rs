@@ -117,6 +117,8 @@ pub struct ListEntry {
 pub struct Runtime {
     store: StateStore,
     seccomp_cache: PathBuf,
+    /// The host's cgroup layout, detected once per process.
+    cgroups: std::sync::OnceLock<CgroupSetup>,
 }
 
 impl Runtime {
@@ -127,6 +129,7 @@ impl Runtime {
         Ok(Runtime {
             store,
             seccomp_cache,
+            cgroups: std::sync::OnceLock::new(),
         })
     }
 
@@ -135,8 +138,14 @@ impl Runtime {
     }
 
     fn cgroup(&self, path: &str) -> Result<Box<dyn CgroupManager>, RuntimeError> {
-        let setup = CgroupSetup::detect()?;
-        Ok(wharf_cgroups::manager(&setup, path)?)
+        let setup = match self.cgroups.get() {
+            Some(s) => s,
+            None => {
+                let s = CgroupSetup::detect()?;
+                self.cgroups.get_or_init(|| s)
+            }
+        };
+        Ok(wharf_cgroups::manager(setup, path)?)
     }
 
     fn compile_seccomp(&self, spec: &Spec) -> Result<Option<CompiledFilter>, RuntimeError> {
@@ -190,6 +199,7 @@ impl Runtime {
                 "a mount namespace is required".into(),
             ));
         }
+        warn_lsm_labels(&bundle.spec);
         // 1. Seccomp: compiled once per profile, cached under the root.
         let seccomp = self.compile_seccomp(&bundle.spec)?;
         // 2. The cgroup, with its limits, before any process exists.
@@ -688,6 +698,35 @@ impl Runtime {
             write_pid_file(p, pid)?;
         }
         Ok(Started { pid, pidfd })
+    }
+}
+
+/// AppArmor and SELinux labels are accepted; on a host without that LSM
+/// they are ignored with a warning (as runc does when the LSM is disabled).
+fn warn_lsm_labels(spec: &Spec) {
+    let p = spec.process().as_ref();
+    let apparmor = p
+        .and_then(|p| p.apparmor_profile().as_deref())
+        .filter(|s| !s.is_empty());
+    let selinux = p
+        .and_then(|p| p.selinux_label().as_deref())
+        .or_else(|| {
+            spec.linux()
+                .as_ref()
+                .and_then(|l| l.mount_label().as_deref())
+        })
+        .filter(|s| !s.is_empty());
+    if apparmor.is_some() && !std::path::Path::new("/sys/kernel/security/apparmor").exists() {
+        tracing::warn!(
+            profile = apparmor,
+            "apparmor is not enabled on this host: ignoring the profile"
+        );
+    }
+    if selinux.is_some() && !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        tracing::warn!(
+            label = selinux,
+            "selinux is not enabled on this host: ignoring the label"
+        );
     }
 }
 

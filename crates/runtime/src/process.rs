@@ -172,11 +172,20 @@ pub fn apply_credentials(p: &Process) -> Result<(), ProcessError> {
         let amb = cap_mask(c.ambient().as_ref());
         for n in 0..=last {
             if amb & (1 << n) != 0 {
-                rustix::thread::configure_capability_in_ambient_set(
-                    CapabilitySet::from_bits_retain(1 << n),
-                    true,
-                )
-                .map_err(sys(format!("raise {} in the ambient set", cap_name(n))))?;
+                // The kernel refuses (EPERM) an ambient capability that is not
+                // both permitted and inheritable; runc warns and goes on, and
+                // configs written by `runc spec` rely on that.
+                let cap = CapabilitySet::from_bits_retain(1 << n);
+                match rustix::thread::configure_capability_in_ambient_set(cap, true) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::PERM) => tracing::warn!(
+                        capability = cap_name(n),
+                        "cannot raise ambient capability: not permitted and inheritable"
+                    ),
+                    Err(e) => {
+                        return Err(sys(format!("raise {} in the ambient set", cap_name(n)))(e));
+                    }
+                }
             }
         }
     }

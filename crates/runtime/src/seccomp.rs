@@ -14,6 +14,9 @@
 //!   as runc does for compatibility with old profiles;
 //! - syscall names libseccomp does not know are skipped with a debug log,
 //!   and rules whose action equals the default action are dropped;
+//! - when unlisted syscalls are denied, syscalls numbered above every
+//!   syscall the profile names fail with `ENOSYS` instead, so libc falls
+//!   back to older calls (runc does the same; see `enosys`);
 //! - `SCMP_ACT_NOTIFY` and `listenerPath` are refused with
 //!   [`SeccompError::NotifyUnsupported`].
 //!
@@ -22,14 +25,14 @@
 //!
 //! ```text
 //! <cache_dir>/<sha256 hex>.bpf
-//!     key = sha256("wharf-seccomp-bpf-v1" NUL libseccomp version NUL
+//!     key = sha256("wharf-seccomp-bpf-v2" NUL libseccomp version NUL
 //!                  target arch NUL canonical JSON of the section)
 //!     file = "WHFSBPF1" | u32 LE program length | sha256(program) | program
 //! ```
 //!
 //! Files are written atomically (temporary file in the same directory,
 //! fsync, rename, fsync of the directory). A short, corrupt or mismatching
-//! file is ignored and rewritten. Bump the `v1` in the key when compilation
+//! file is ignored and rewritten. Bump the `v2` in the key when compilation
 //! changes. The directory must be writable only by the runtime's user: the
 //! embedded digest detects corruption, not tampering.
 
@@ -51,6 +54,8 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, warn};
 use wharf_sys::seccomp as sys;
 
+mod enosys;
+
 /// `EPERM`: the errno of `SCMP_ACT_ERRNO` / `SCMP_ACT_TRACE` without an
 /// explicit `errnoRet`.
 const EPERM: u32 = 1;
@@ -59,7 +64,15 @@ const EPERM: u32 = 1;
 const MAX_ARG_INDEX: usize = 5;
 
 /// Versioned prefix of every cache key; bump when compilation changes.
-const CACHE_FORMAT: &str = "wharf-seccomp-bpf-v1";
+const CACHE_FORMAT: &str = "wharf-seccomp-bpf-v2";
+
+/// `BPF_LD|BPF_W|BPF_ABS` of `seccomp_data.arch` (offset 4): the first
+/// instruction of every program libseccomp exports.
+const LIBSECCOMP_PROGRAM_START: [u8; 8] = {
+    let code = 0x20u16.to_ne_bytes();
+    let k = 4u32.to_ne_bytes();
+    [code[0], code[1], 0, 0, k[0], k[1], k[2], k[3]]
+};
 
 /// Magic opening every cache file.
 const CACHE_MAGIC: &[u8; 8] = b"WHFSBPF1";
@@ -278,15 +291,22 @@ pub fn compile(section: &LinuxSeccomp) -> Result<CompiledFilter, SeccompError> {
     let arches = section.architectures().as_deref().unwrap_or_default();
     let native = ScmpArch::native();
     let mut native_listed = arches.is_empty();
+    let mut filter_arches = vec![native];
     for arch in arches {
         let scmp = scmp_arch(*arch);
         native_listed |= scmp == ScmpArch::Native || scmp == native;
+        filter_arches.push(if scmp == ScmpArch::Native {
+            native
+        } else {
+            scmp
+        });
         ctx.add_arch(scmp).map_err(|source| SeccompError::Arch {
             arch: arch.to_string(),
             source,
         })?;
     }
     if !native_listed {
+        filter_arches.retain(|a| *a != native);
         ctx.remove_arch(ScmpArch::Native)
             .map_err(|source| SeccompError::Arch {
                 arch: format!("{native:?} (native, removed)"),
@@ -295,7 +315,8 @@ pub fn compile(section: &LinuxSeccomp) -> Result<CompiledFilter, SeccompError> {
     }
 
     // 3. Rules.
-    for rule in section.syscalls().as_deref().unwrap_or_default() {
+    let rules = section.syscalls().as_deref().unwrap_or_default();
+    for rule in rules {
         add_rule(&mut ctx, rule, default_action)?;
     }
 
@@ -306,6 +327,19 @@ pub fn compile(section: &LinuxSeccomp) -> Result<CompiledFilter, SeccompError> {
     file.rewind()
         .and_then(|()| file.read_to_end(&mut bpf))
         .map_err(SeccompError::ExportBuffer)?;
+
+    // 5. ENOSYS for syscalls newer than the profile (see `enosys`), when
+    //    unknown syscalls would otherwise be denied.
+    if !matches!(default_action, ScmpAction::Allow | ScmpAction::Log) {
+        match enosys::prologue(&filter_arches, rules) {
+            // libseccomp's program opens by loading seccomp_data.arch.
+            Some(prologue) if bpf.starts_with(&LIBSECCOMP_PROGRAM_START) => {
+                bpf.splice(0..0, prologue);
+            }
+            Some(_) => debug!("unexpected libseccomp program start, no ENOSYS prologue"),
+            None => {}
+        }
+    }
     Ok(CompiledFilter {
         bpf,
         flags,
@@ -538,6 +572,91 @@ mod tests {
         // A different capability set gives a different program.
         let admin = compile(&default_seccomp(&[oci_spec::runtime::Capability::SysAdmin])).unwrap();
         assert_ne!(admin.bpf(), filter.bpf());
+    }
+
+    /// Evaluates Docker's default profile with the BPF interpreter: the
+    /// compiled program means what the profile says, per architecture.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn default_profile_verdicts_on_x86() {
+        use enosys::interp::run;
+        const ALLOW: u32 = 0x7fff_0000;
+        const DENY: u32 = 0x0005_0001;
+        const ENOSYS: u32 = 0x0005_0026;
+        const X86_64: u32 = 0xC000_003E;
+        const I386: u32 = 0x4000_0003;
+        let nr = |name: &str, arch: ScmpArch| {
+            u32::try_from(i32::from(
+                ScmpSyscall::from_name_by_arch(name, arch).unwrap(),
+            ))
+            .unwrap()
+        };
+        let bpf = compile(&default_seccomp(DEFAULT_CAPABILITIES)).unwrap().bpf;
+        let x64 = |name: &str, args: [u64; 6]| run(&bpf, X86_64, nr(name, ScmpArch::X8664), args);
+        let none = [0; 6];
+        let first = |a: u64| [a, 0, 0, 0, 0, 0];
+
+        assert_eq!(x64("read", none), ALLOW);
+        assert_eq!(x64("arch_prctl", none), ALLOW);
+        assert_eq!(x64("chroot", none), ALLOW);
+        assert_eq!(x64("kexec_load", none), DENY);
+        assert_eq!(x64("mount", none), DENY);
+        assert_eq!(x64("unshare", none), DENY);
+        // clone: thread/vfork flags pass, namespace flags do not.
+        assert_eq!(x64("clone", first(0x0001_0f00)), ALLOW);
+        assert_eq!(x64("clone", first(0x0002_0000)), DENY);
+        assert_eq!(x64("clone", first(0x4000_0000 | 0x100)), DENY);
+        assert_eq!(x64("clone3", none), ENOSYS);
+        assert_eq!(x64("personality", first(0xffff_ffff)), ALLOW);
+        assert_eq!(x64("personality", first(0x0040_0000)), DENY);
+        assert_eq!(x64("socket", first(2)), ALLOW);
+        assert_eq!(x64("socket", first(40)), DENY);
+        // A 64-bit argument is compared whole, not by its low half.
+        assert_eq!(x64("socket", first((1 << 32) | 40)), ALLOW);
+        // Newer than anything the profile names: ENOSYS; in range: EPERM.
+        assert_eq!(run(&bpf, X86_64, 1000, none), ENOSYS);
+        // x32 and i386 numbers are checked against their own tables.
+        assert_eq!(run(&bpf, X86_64, nr("read", ScmpArch::X32), none), ALLOW);
+        assert_eq!(run(&bpf, X86_64, 0x4000_0000 | 1000, none), ENOSYS);
+        assert_eq!(run(&bpf, I386, nr("read", ScmpArch::X86), none), ALLOW);
+        assert_eq!(run(&bpf, I386, nr("mount", ScmpArch::X86), none), DENY);
+        assert_eq!(run(&bpf, I386, 2000, none), ENOSYS);
+        // An architecture outside the filter is killed by libseccomp.
+        assert_eq!(run(&bpf, 0xC000_00B7, 0, none), 0);
+
+        // With CAP_SYS_ADMIN the namespace checks are gone.
+        let admin = compile(&default_seccomp(&[oci_spec::runtime::Capability::SysAdmin])).unwrap();
+        let admin_nr = |name: &str| nr(name, ScmpArch::X8664);
+        assert_eq!(run(admin.bpf(), X86_64, admin_nr("mount"), none), ALLOW);
+        assert_eq!(
+            run(admin.bpf(), X86_64, admin_nr("clone"), first(0x2_0000)),
+            ALLOW
+        );
+        assert_eq!(run(admin.bpf(), X86_64, admin_nr("clone3"), none), ALLOW);
+    }
+
+    #[test]
+    fn allow_by_default_profiles_get_no_enosys_prologue() {
+        let f = compile(&errno_profile(vec![errno_rule("getcwd", 42)])).unwrap();
+        assert!(f.bpf().starts_with(&LIBSECCOMP_PROGRAM_START));
+        let native = u32::try_from(i32::from(ScmpSyscall::from_name("getcwd").unwrap())).unwrap();
+        let arch = enosys_test_native_audit_arch();
+        assert_eq!(
+            enosys::interp::run(f.bpf(), arch, native, [0; 6]),
+            0x0005_0000 | 42
+        );
+        assert_eq!(
+            enosys::interp::run(f.bpf(), arch, 1000, [0; 6]),
+            0x7fff_0000
+        );
+    }
+
+    fn enosys_test_native_audit_arch() -> u32 {
+        if cfg!(target_arch = "aarch64") {
+            0xC000_00B7
+        } else {
+            0xC000_003E
+        }
     }
 
     #[test]

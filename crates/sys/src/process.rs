@@ -246,7 +246,8 @@ pub fn unshare_namespaces(flags: u64) -> io::Result<()> {
     if flags & !NS_MASK != 0 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    let f = rustix::thread::UnshareFlags::from_bits_retain(flags as u32);
+    let bits = u32::try_from(flags).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let f = rustix::thread::UnshareFlags::from_bits_retain(bits);
     // SAFETY: only namespace flags are passed (checked above); they change
     // no descriptor table or filesystem context that Rust code relies on.
     unsafe { rustix::thread::unshare_unsafe(f) }.map_err(Into::into)
