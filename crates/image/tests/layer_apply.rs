@@ -259,7 +259,10 @@ fn later_entries_replace_earlier_ones() {
         .file("n", b"not into the device")
         .dir("keep/", 0o755)
         .file("keep/a", b"a")
-        .dir("keep/", 0o700);
+        .dir("keep/", 0o700)
+        .dir("gone/", 0o755)
+        .dir("gone/sub/", 0o755)
+        .file("gone", b"a file replaced the tree");
     apply_layer(&l.finish()[..], &a.target).unwrap();
     let t = &a.target;
     assert_eq!(

@@ -93,6 +93,7 @@ pub fn apply_layer_with<R: Read>(
         root,
         options: options.clone(),
         dir_times: Vec::new(),
+        buf: vec![0u8; COPY_BUF],
         entries: 0,
         whiteouts: 0,
     };
@@ -123,6 +124,7 @@ struct State {
     root: OwnedFd,
     options: ApplyOptions,
     dir_times: Vec<(Vec<OsString>, Timestamps)>,
+    buf: Vec<u8>,
     entries: u64,
     whiteouts: u64,
 }
@@ -287,7 +289,7 @@ impl State {
                 )
                 .map_err(|e| err("create file")(e.into()))?;
                 let mut f = File::from(fd);
-                io::copy(e, &mut f).map_err(err("write file"))?;
+                copy_buffered(e, &mut f, &mut self.buf).map_err(err("write file"))?;
                 self.set_fd_meta(&f, &meta).map_err(err("set metadata"))?;
                 futimens(&f, &meta.times()).map_err(|e| err("set times")(e.into()))?;
             }
@@ -470,24 +472,54 @@ impl State {
         Ok(())
     }
 
+    /// Sets directory times once their contents are final. A directory that
+    /// a later entry replaced (by a file, or deleted with its parent) is
+    /// skipped: its recorded times no longer describe anything.
     fn fix_dir_times(&self) -> Result<(), LayerError> {
         for (comps, times) in self.dir_times.iter().rev() {
-            let shown = join(comps).display().to_string();
-            let err = |source: io::Error| LayerError::Entry {
-                entry: shown.clone(),
-                op: "set directory times",
-                source,
-            };
-            match comps.split_last() {
-                None => futimens(&self.root, times).map_err(|e| err(e.into()))?,
+            let r: io::Result<()> = match comps.split_last() {
+                None => futimens(&self.root, times).map_err(Into::into),
                 Some((base, parents)) => {
-                    let parent = open_dir_in(&self.root, &join(parents)).map_err(err)?;
-                    utimensat(&parent, base, times, AtFlags::SYMLINK_NOFOLLOW)
-                        .map_err(|e| err(e.into()))?;
+                    open_dir_in(&self.root, &join(parents)).and_then(|parent| {
+                        utimensat(&parent, base, times, AtFlags::SYMLINK_NOFOLLOW)
+                            .map_err(Into::into)
+                    })
+                }
+            };
+            match r {
+                Ok(()) => {}
+                Err(e)
+                    if [rustix::io::Errno::NOENT, rustix::io::Errno::NOTDIR]
+                        .iter()
+                        .any(|x| e.raw_os_error() == Some(x.raw_os_error())) => {}
+                Err(source) => {
+                    return Err(LayerError::Entry {
+                        entry: join(comps).display().to_string(),
+                        op: "set directory times",
+                        source,
+                    });
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Size of the buffer file contents are copied through (fewer, larger writes
+/// than `io::copy`'s 8 KiB).
+const COPY_BUF: usize = 256 * 1024;
+
+fn copy_buffered<R: Read, W: io::Write>(r: &mut R, w: &mut W, buf: &mut [u8]) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..n])?;
+        total += n as u64;
     }
 }
 
