@@ -2,6 +2,8 @@
 //!
 //! - [`client`]: [`RegistryClient`], one registry host's API (ping, auth
 //!   challenges, bearer tokens, retries, mirrors, redirects, uploads);
+//! - [`pull`]: fetch, verify and unpack an image, streaming;
+//! - [`image_store`]: references → pulled images (atomic JSON);
 //! - [`push`]: upload an image or index from the content store;
 //! - [`progress`]: docker-shaped progress events of pulls and pushes;
 //! - [`auth`]: credentials in docker's `config.json` and its credential
@@ -14,7 +16,9 @@ pub mod auth;
 pub mod challenge;
 pub mod client;
 pub mod endpoint;
+pub mod image_store;
 pub mod progress;
+pub mod pull;
 pub mod push;
 pub mod retry;
 pub mod token;
