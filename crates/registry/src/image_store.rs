@@ -14,7 +14,7 @@
 //! the file atomically (temporary file, fsync, rename). Migration rule: a new
 //! layout bumps `version`; this code refuses versions it does not know.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -148,6 +148,34 @@ impl ImageStore {
         self.save(&f)
     }
 
+    /// Cross-repository mount candidates on registry `host` for a push: each
+    /// recorded layer and config digest → the repositories of `host` its
+    /// image was pulled from (feed to `PushOptions::mount_sources`).
+    pub fn mount_sources(
+        &self,
+        host: &str,
+    ) -> Result<HashMap<Digest, Vec<String>>, ImageStoreError> {
+        let mut out: HashMap<Digest, Vec<String>> = HashMap::new();
+        for rec in self.load()?.images.into_values() {
+            let repos = rec
+                .sources
+                .iter()
+                .filter_map(|s| s.strip_prefix(host)?.strip_prefix('/'))
+                .map(str::to_owned)
+                .collect::<Vec<_>>();
+            for d in rec.layers.iter().chain(std::iter::once(&rec.id)) {
+                let entry = out.entry(d.clone()).or_default();
+                for r in &repos {
+                    if !entry.contains(r) {
+                        entry.push(r.clone());
+                    }
+                }
+            }
+        }
+        out.retain(|_, v| !v.is_empty());
+        Ok(out)
+    }
+
     fn lock(&self) -> Result<File, ImageStoreError> {
         fs::create_dir_all(&self.root).map_err(|source| ImageStoreError::Io {
             op: "create directory",
@@ -269,6 +297,9 @@ mod tests {
             rec(2).id
         );
         assert_eq!(s.references().unwrap().len(), 2);
+        let m = s.mount_sources("h").unwrap();
+        assert_eq!(m.get(&rec(2).id), Some(&vec!["r".to_string()]));
+        assert!(s.mount_sources("other").unwrap().is_empty());
 
         std::fs::write(dir.path().join("images.json"), r#"{"version": 7}"#).unwrap();
         assert!(matches!(

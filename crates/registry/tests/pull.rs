@@ -203,6 +203,37 @@ async fn pull_roundtrip_gzip_zstd_plain_then_already_exists() -> anyhow::Result<
     assert_eq!(rec.id, img.config);
     assert_eq!(rec.sources, vec![format!("{}/{repo}", reg.host())]);
 
+    // Push the pulled image to another repository: the layers are mounted
+    // from where they were pulled, only the config is uploaded.
+    let other = unique_repo("pull-rt-copy");
+    let mounts = PushOptions {
+        mount_sources: t.target.images.mount_sources(&reg.host())?,
+        ..PushOptions::default()
+    };
+    let (tx, rx) = mpsc::channel(1024);
+    let events = collect(rx);
+    push_image(
+        &client,
+        &t.target.content,
+        &other,
+        "copy",
+        &rec.manifest,
+        &mounts,
+        Some(tx),
+    )
+    .await?;
+    let events = events.await?;
+    for l in &img.layers {
+        assert_eq!(
+            phases(&events, &l.desc.digest).last(),
+            Some(&Phase::Mounted { from: repo.clone() })
+        );
+    }
+    assert_eq!(
+        client.get_manifest(&other, "copy").await?.bytes.as_ref(),
+        img.manifest_bytes.as_slice()
+    );
+
     // Again: every layer already exists, nothing is downloaded.
     let (tx, rx) = mpsc::channel(1024);
     let events = collect(rx);
