@@ -100,13 +100,13 @@ fn limit(v: u64) -> Option<u64> {
 pub fn apply_rlimits(p: &Process) -> Result<(), ProcessError> {
     for r in p.rlimits().iter().flatten() {
         let res = resource(r.typ())
-            .ok_or_else(|| ProcessError::Invalid(format!("unknown rlimit {:?}", r.typ())))?;
+            .ok_or_else(|| ProcessError::Invalid(format!("unknown rlimit {}", r.typ())))?;
         let new = Rlimit {
             current: limit(r.soft()),
             maximum: limit(r.hard()),
         };
         rustix::process::setrlimit(res, new).map_err(sys(format!(
-            "setrlimit {:?} {}/{}",
+            "setrlimit {} {}/{}",
             r.typ(),
             r.soft(),
             r.hard()
