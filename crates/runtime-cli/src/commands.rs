@@ -21,7 +21,9 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> anyhow::Result<i32> {
         cli.command,
         Command::Create(_) | Command::Run { .. } | Command::Exec { .. }
     ) {
-        wharf_runtime::selfexe::reexec_sealed().context("re-executing from a sealed copy")?;
+        std::fs::create_dir_all(&cli.root).context("creating the runtime root")?;
+        wharf_runtime::selfexe::reexec_sealed(&cli.root)
+            .context("re-executing from a sealed copy")?;
     }
     let rt = || Runtime::open(&cli.root).context("opening the runtime root");
     match &cli.command {
