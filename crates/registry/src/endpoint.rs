@@ -51,6 +51,9 @@ pub struct RegistryOptions {
     pub retry: RetryPolicy,
     /// Timeout for establishing a TCP/TLS connection.
     pub connect_timeout: Duration,
+    /// Longest silence on an established connection before a read fails
+    /// (a stalled blob download then resumes with a range request).
+    pub read_timeout: Duration,
     /// Maximum concurrent layer downloads or uploads per image.
     pub max_concurrent_transfers: usize,
 }
@@ -63,6 +66,7 @@ impl Default for RegistryOptions {
             user_agent: format!("wharf/{}", env!("CARGO_PKG_VERSION")),
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(60),
             max_concurrent_transfers: 3,
         }
     }

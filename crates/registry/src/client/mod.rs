@@ -268,6 +268,7 @@ impl RegistryClient {
                 .user_agent(options.user_agent.clone())
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(options.connect_timeout)
+                .read_timeout(options.read_timeout)
                 .danger_accept_invalid_certs(!verify)
                 .build()
                 .map_err(|source| ClientError::HttpClient {
