@@ -262,15 +262,41 @@ fn commit_is_atomic_and_checked() {
         s.commit_layer(p2, &diff_id).unwrap();
         assert!(s.exists(&diff_id));
         assert!(tmp_dirs(s.root()).is_empty(), "{name}");
-        // parents must exist
+        // a layer unpacks before its parent is committed, but commits only
+        // after it: refused (and removed) while the parent is missing
         let missing = Digest::from_bytes(b"missing");
-        let err = s
-            .prepare_layer(&chain_id(Some(&missing), &diff_id), Some(&missing))
-            .unwrap_err();
+        let child = chain_id(Some(&missing), &diff_id);
+        let p = s.prepare_layer(&child, Some(&missing)).unwrap();
+        apply_layer(&a[..], &p.unpack_dir()).unwrap();
+        let err = s.commit_layer(p, &diff_id).unwrap_err();
         assert!(
-            matches!(err, SnapshotError::NotFound { .. }),
+            matches!(err, SnapshotError::ParentNotCommitted { .. }),
             "{name}: {err}"
         );
+        assert!(!s.exists(&child));
+        assert!(tmp_dirs(s.root()).is_empty(), "{name}");
+        // children unpacked first, concurrently, commit once the parent is in
+        let [a2, b2, c2] = three_layers();
+        let (d1, d2, d3) = (
+            Digest::from_bytes(&a2),
+            Digest::from_bytes(&b2),
+            Digest::from_bytes(&c2),
+        );
+        let _ = s.remove(&d1.to_string());
+        let k1 = d1.clone();
+        let k2 = chain_id(Some(&k1), &d2);
+        let k3 = chain_id(Some(&k2), &d3);
+        let p3 = s.prepare_layer(&k3, Some(&k2)).unwrap();
+        let p2 = s.prepare_layer(&k2, Some(&k1)).unwrap();
+        let p1 = s.prepare_layer(&k1, None).unwrap();
+        apply_layer(&c2[..], &p3.unpack_dir()).unwrap();
+        apply_layer(&b2[..], &p2.unpack_dir()).unwrap();
+        apply_layer(&a2[..], &p1.unpack_dir()).unwrap();
+        s.commit_layer(p1, &d1).unwrap();
+        s.commit_layer(p2, &d2).unwrap();
+        s.commit_layer(p3, &d3).unwrap();
+        assert!(s.exists(&k3), "{name}");
+        assert!(tmp_dirs(s.root()).is_empty(), "{name}");
         let err = s.prepare_container("c", Some(&missing)).unwrap_err();
         assert!(
             matches!(err, SnapshotError::NotFound { .. }),

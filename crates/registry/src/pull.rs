@@ -523,8 +523,9 @@ async fn pull_layer(shared: Arc<LayerShared>, job: &LayerJob) -> Result<bool, Pu
             what: format!("layer {digest}"),
         })?;
 
-    // Prepare the unpack directory now when the snapshotter allows it (the
-    // parent may still be in flight), else unpack after the parent commits.
+    // Prepare the unpack directory now (the parent may still be in flight:
+    // snapshotters only need it at commit), so this layer streams too; a
+    // snapshotter that refuses makes it unpack after the parent commits.
     let snapshots = shared.target.snapshots.clone();
     let (chain, parent) = (job.chain_id.clone(), job.parent.clone());
     let prepared = match blocking("snapshot prepare", move || {

@@ -4,11 +4,13 @@
 //! # Use
 //! A pull computes each layer's chain ID ([`chain_ids`]) from the config's
 //! diff IDs, skips layers that [`Snapshotter::exists`], and for the others
-//! calls [`Snapshotter::prepare_layer`], applies the layer into
+//! calls [`Snapshotter::prepare_layer`] (all at once: a layer's unpack does
+//! not need its parent), applies the layer into
 //! [`PreparedLayer::unpack_dir`] ([`crate::layer::apply_layer`]), then
 //! [`Snapshotter::commit_layer`] with the diff ID the apply computed: the
 //! commit checks that it yields the chain ID and renames the temporary
-//! directory into place, so a layer is either fully there or absent. Dropping
+//! directory into place, so a layer is either fully there or absent; commits
+//! go base first (a layer whose parent is not committed is refused). Dropping
 //! a [`PreparedLayer`] without committing removes the partial tree. A
 //! container gets its root with [`Snapshotter::prepare_container`]: a list of
 //! mounts the runtime performs in order.
@@ -91,6 +93,9 @@ pub enum SnapshotError {
     /// A container snapshot with this key already exists.
     #[error("snapshot {id} already exists")]
     AlreadyExists { id: String },
+    /// A layer was committed before its parent layer.
+    #[error("layer {chain_id} cannot be committed before its parent {parent}")]
+    ParentNotCommitted { chain_id: Digest, parent: Digest },
     /// Other snapshots are built on this one.
     #[error("snapshot {id} is the parent of {children:?}")]
     InUse { id: String, children: Vec<String> },
@@ -292,16 +297,20 @@ pub trait Snapshotter: Send + Sync + fmt::Debug {
     fn driver(&self) -> &'static str;
     /// The root directory.
     fn root(&self) -> &Path;
-    /// Starts a layer: returns a fresh directory to unpack into. The parent,
-    /// if any, must be committed already.
+    /// Starts a layer: returns a fresh directory to unpack into. Layers are
+    /// unpacked independently, so the parent need not be committed yet (a
+    /// pull unpacks every layer while it downloads); it must be by
+    /// [`Snapshotter::commit_layer`].
     fn prepare_layer(
         &self,
         chain_id: &Digest,
         parent: Option<&Digest>,
     ) -> Result<PreparedLayer, SnapshotError>;
     /// Atomically publishes a prepared layer after checking that `diff_id`
-    /// (from the apply) yields its chain ID. Committing a layer that another
-    /// pull committed meanwhile is not an error.
+    /// (from the apply) yields its chain ID and that its parent is committed
+    /// (else [`SnapshotError::ParentNotCommitted`]: commit base first).
+    /// Committing a layer that another pull committed meanwhile is not an
+    /// error.
     fn commit_layer(&self, prepared: PreparedLayer, diff_id: &Digest) -> Result<(), SnapshotError>;
     /// Whether the layer with this chain ID is committed.
     fn exists(&self, chain_id: &Digest) -> bool;

@@ -164,11 +164,6 @@ impl Store {
         chain_id: &Digest,
         parent: Option<&Digest>,
     ) -> Result<PreparedLayer, SnapshotError> {
-        if let Some(p) = parent
-            && !self.layer_exists(p)
-        {
-            return Err(SnapshotError::NotFound { id: p.to_string() });
-        }
         let tmp = self.new_tmp("snapshots")?;
         let prepared = PreparedLayer {
             chain_id: chain_id.clone(),
@@ -185,13 +180,25 @@ impl Store {
         Ok(prepared)
     }
 
-    /// Verifies, runs `finish` on the temp dir, then renames it into place.
+    /// Verifies (chain ID, parent committed), runs `finish` on the temp
+    /// dir, then renames it into place.
     pub(crate) fn commit_layer(
         &self,
         mut prepared: PreparedLayer,
         diff_id: &Digest,
         finish: impl FnOnce(&Path) -> Result<(), SnapshotError>,
     ) -> Result<(), SnapshotError> {
+        // Layers unpack independently (each into its own directory), so a
+        // child may finish first; it may only become visible on top of a
+        // committed parent, so committed chains are always complete.
+        if let Some(p) = &prepared.parent
+            && !self.layer_exists(p)
+        {
+            return Err(SnapshotError::ParentNotCommitted {
+                chain_id: prepared.chain_id.clone(),
+                parent: p.clone(),
+            });
+        }
         let actual = super::chain_id(prepared.parent.as_ref(), diff_id);
         if actual != prepared.chain_id {
             return Err(SnapshotError::ChainIdMismatch {
