@@ -48,14 +48,13 @@ impl Logger {
     /// Reports a failure: to the log file when set (and stderr), else stderr.
     pub fn error(&self, e: &anyhow::Error) {
         let msg = format!("{e:#}");
-        if let Some(path) = &self.file {
-            if let Ok(mut f) = std::fs::OpenOptions::new()
+        if let Some(path) = &self.file
+            && let Ok(mut f) = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-            {
-                let _ = writeln!(f, "{}", self.line("error", &msg));
-            }
+        {
+            let _ = writeln!(f, "{}", self.line("error", &msg));
         }
         eprintln!("{}", self.line("error", &msg));
     }

@@ -768,10 +768,8 @@ impl Drop for Undo<'_> {
                 rustix::process::WaitIdOptions::EXITED,
             );
         }
-        if let Some(cg) = self.cgroup.take() {
-            if let Err(e) = destroy_cgroup(cg.as_ref()) {
-                tracing::warn!(error = %init::chain(&e), "removing cgroup after failed create");
-            }
+        if let Some(Err(e)) = self.cgroup.take().map(|cg| destroy_cgroup(cg.as_ref())) {
+            tracing::warn!(error = %init::chain(&e), "removing cgroup after failed create");
         }
         let _ = self.store.remove(&self.id);
     }

@@ -52,10 +52,8 @@ fn run_one(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(), Hook
         source,
     };
     let mut cmd = Command::new(&path);
-    if let Some(args) = hook.args() {
-        if let Some((first, rest)) = args.split_first() {
-            cmd.arg0(first).args(rest);
-        }
+    if let Some((first, rest)) = hook.args().as_deref().and_then(|a| a.split_first()) {
+        cmd.arg0(first).args(rest);
     }
     cmd.env_clear();
     for kv in hook.env().iter().flatten() {

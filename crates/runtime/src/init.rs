@@ -283,9 +283,12 @@ fn finish_process(
     seccomp: Option<&CompiledFilter>,
 ) -> Result<(CString, Vec<String>), InitError> {
     if let Some(sock) = console {
-        let size = p
-            .console_size()
-            .map(|s| (s.height() as u16, s.width() as u16));
+        let size = p.console_size().map(|s| {
+            (
+                u16::try_from(s.height()).unwrap_or(u16::MAX),
+                u16::try_from(s.width()).unwrap_or(u16::MAX),
+            )
+        });
         crate::console::setup(sock, size)?;
     }
     process::apply_rlimits(p)?;
@@ -312,12 +315,10 @@ fn exec_user(
     preserve_fds: i32,
 ) -> ProcessError {
     let mut env = env.to_vec();
-    if p.no_new_privileges().unwrap_or(false) {
-        if let Some(f) = seccomp {
-            if let Err(e) = f.load() {
-                return ProcessError::Invalid(chain(&e));
-            }
-        }
+    if let (true, Some(f)) = (p.no_new_privileges().unwrap_or(false), seccomp)
+        && let Err(e) = f.load()
+    {
+        return ProcessError::Invalid(chain(&e));
     }
     if preserve_fds > 0 {
         env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));

@@ -274,7 +274,7 @@ fn home_of(uid: u32) -> Option<String> {
 /// CVE-2024-21626 class) shows up as "(unreachable)".
 pub fn enter_cwd(cwd: &Path) -> Result<(), ProcessError> {
     rustix::process::chdir(cwd)
-        .map_err(sys(format!("chdir to cwd ({:?} set in config.json)", cwd)))?;
+        .map_err(sys(format!("chdir to cwd ({cwd:?} set in config.json)")))?;
     let now = rustix::process::getcwd(Vec::new()).map_err(sys("getcwd"))?;
     if !now.as_bytes().starts_with(b"/") {
         return Err(ProcessError::Invalid(format!(

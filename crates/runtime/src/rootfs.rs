@@ -55,7 +55,7 @@ fn raw_mount(
     data: &str,
 ) -> rustix::io::Result<()> {
     let data_c = CString::new(data).unwrap_or_default();
-    let flags = MountFlags::from_bits_retain(flags as u32);
+    let flags = MountFlags::from_bits_retain(u32::try_from(flags).unwrap_or(0));
     rustix::mount::mount(
         src,
         target,

@@ -46,8 +46,22 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlags) -> io::Res
 }
 
 /// Creates every missing directory of `path` inside `root` (mode `mode`) and
-/// returns an `O_PATH` descriptor of the last one.
+/// returns an `O_PATH` descriptor of the last one. A dangling symlink on the
+/// way is followed by creating its target, resolved inside the root.
 pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Result<OwnedFd> {
+    mkdir_all_depth(root, path, mode, 0)
+}
+
+fn mkdir_all_depth(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    mode: u32,
+    depth: u32,
+) -> io::Result<OwnedFd> {
+    // The kernel's own limit on symlink nesting.
+    if depth > 40 {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
     let rel = relative(path);
     let mut cur = open_in_root(root, Path::new("."), OFlags::PATH | OFlags::DIRECTORY)?;
     let mut prefix = PathBuf::new();
@@ -59,6 +73,7 @@ pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Re
             Component::ParentDir => OsStr::from_bytes(b".."),
             _ => continue,
         };
+        let parent = prefix.clone();
         prefix.push(name);
         match open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY) {
             Ok(fd) => cur = fd,
@@ -67,7 +82,22 @@ pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Re
                     Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                     Err(e) => return Err(e.into()),
                 }
-                cur = open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY)?;
+                cur = match open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY) {
+                    Ok(fd) => fd,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                        // `name` is a dangling symlink: create what it points to.
+                        let target = rustix::fs::readlinkat(&cur, name, Vec::new())?;
+                        let target = Path::new(OsStr::from_bytes(target.as_bytes()));
+                        let resolved = if target.is_absolute() {
+                            target.to_owned()
+                        } else {
+                            parent.join(target)
+                        };
+                        mkdir_all_depth(root, &resolved, mode, depth + 1)?;
+                        open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY)?
+                    }
+                    Err(e) => return Err(e),
+                };
             }
             Err(e) => return Err(e),
         }

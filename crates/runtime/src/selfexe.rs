@@ -38,7 +38,7 @@ pub fn running_sealed() -> bool {
     }
     match (rustix::fs::fstatfs(&f), rustix::fs::fstatvfs(&f)) {
         (Ok(sfs), Ok(svfs)) => {
-            sfs.f_type as i64 == OVERLAYFS_SUPER_MAGIC
+            sfs.f_type == OVERLAYFS_SUPER_MAGIC
                 && svfs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY)
         }
         _ => false,
