@@ -184,3 +184,11 @@ pub fn has_super_option(mount: &Value, opt: &str) -> bool {
         .as_array()
         .is_some_and(|o| o.iter().any(|v| v == opt))
 }
+
+/// A fresh host directory under the test temp dir, removed by `guard`.
+pub fn scratch_dir(guard: &mut wharf_testkit::Cleanup, prefix: &str) -> PathBuf {
+    let dir = wharf_testkit::test_tmp().join(wharf_testkit::unique_id(prefix));
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    guard.dir(&dir);
+    dir
+}
