@@ -6,6 +6,7 @@
 //! - [`manifest`]: Docker schema 2 and OCI manifests, indexes, image configs,
 //!   platform selection;
 //! - [`layer`]: layer media types, decompression and the contained apply step;
+//! - [`image_store`]: image metadata (references → image records), atomic JSON;
 //! - [`snapshot`]: unpacked layers and container root filesystems (overlayfs
 //!   or a copying fallback), handed to the runtime as [`snapshot::Mount`]s.
 //!
@@ -15,6 +16,7 @@
 
 pub mod content;
 pub mod digest;
+pub mod image_store;
 pub mod layer;
 pub mod manifest;
 pub mod reference;

@@ -47,8 +47,8 @@ use wharf_image::snapshot::{SnapshotError, Snapshotter, chain_ids};
 use wharf_image::{Digest, Reference};
 
 use crate::client::{ClientError, RegistryClient};
-use crate::image_store::{ImageRecord, ImageStore, ImageStoreError};
 use crate::progress::{Phase, ProgressEvent, ProgressSink};
+use wharf_image::image_store::{ImageRecord, ImageStore, ImageStoreError};
 
 /// How often a lost connection mid-blob is resumed before the pull fails.
 const MAX_RESUMES: u32 = 5;

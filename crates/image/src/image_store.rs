@@ -1,6 +1,8 @@
-//! [`ImageStore`]: which image a reference names, recorded when a pull
-//! completes. A stopgap until `wharf-image` grows image metadata: small,
-//! atomic, and versioned.
+//! [`ImageStore`]: image metadata. Which image each reference names, and
+//! per image the manifest it came from, its top chain ID, its compressed
+//! layers and repo digests. Written by whoever completes an image (a pull in
+//! `wharf-registry`, a load or an import in `ops`); read by the image
+//! operations and the engine. Small, atomic, versioned.
 //!
 //! # On-disk layout (version 1)
 //! ```text
@@ -19,9 +21,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::digest::Digest;
 use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
-use wharf_image::Digest;
 
 /// The layout version this code reads and writes.
 pub const IMAGE_STORE_VERSION: u32 = 1;
