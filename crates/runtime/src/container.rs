@@ -200,8 +200,10 @@ impl Runtime {
             ));
         }
         warn_lsm_labels(&bundle.spec);
+        let mut timing = Timing::new();
         // 1. Seccomp: compiled once per profile, cached under the root.
         let seccomp = self.compile_seccomp(&bundle.spec)?;
+        timing.mark("seccomp");
         // 2. The cgroup, with its limits, before any process exists.
         let cgroups_path = bundle.cgroups_path(&o.id);
         let cg = self.cgroup(&cgroups_path)?;
@@ -215,6 +217,7 @@ impl Runtime {
         {
             cg.set(&with_default_devices(r, &bundle))?;
         }
+        timing.mark("cgroup");
         // 3. The exec fifo the init blocks on until `start`.
         let fifo_path = self.store.fifo(&o.id);
         rustix::fs::mkfifoat(rustix::fs::CWD, &fifo_path, Mode::from_raw_mode(0o622))
@@ -262,6 +265,7 @@ impl Runtime {
         }
         join.sort_by_key(|(t, _)| if *t == LinuxNamespaceType::User { 0 } else { 1 });
         let new_userns = clone_flags & clone_flag(LinuxNamespaceType::User) != 0;
+        timing.mark("fifo+console+namespaces");
         // 6. The init child.
         let (parent_chan, child_chan) = sync::pair()?;
         let v2 = cg.v2_dir().and_then(|d| {
@@ -297,6 +301,7 @@ impl Runtime {
         drop(console);
         let pidfd_for_undo = rustix::io::dup(&pidfd).map_err(sys("dup pidfd"))?;
         undo.child = Some(pidfd_for_undo);
+        timing.mark("clone3");
         // 7. Cgroup placement (unless clone3 did it) and id mappings.
         if v2.is_none() {
             cg.add_process(pid)?;
@@ -304,9 +309,11 @@ impl Runtime {
         if new_userns {
             write_id_maps(pid, &bundle)?;
         }
+        timing.mark("cgroup placement+id maps");
         parent_chan.send(&Msg::Go)?;
         // 8. prestart and createRuntime hooks, in the runtime's namespaces.
         parent_chan.expect("ready for hooks").map_err(child_err)?;
+        timing.mark("init rootfs ready");
         let oci = OciState {
             oci_version: bundle.spec.version().clone(),
             id: o.id.clone(),
@@ -329,11 +336,13 @@ impl Runtime {
             )?;
         }
         parent_chan.send(&Msg::HooksDone { state: state_json })?;
+        timing.mark("hooks");
         // 9. Wait for the init to be ready, then record the container.
         match parent_chan.expect("created").map_err(child_err)? {
             Msg::Created => {}
             other => return Err(RuntimeError::Child(format!("unexpected message {other:?}"))),
         }
+        timing.mark("init created");
         let (pid_start, _) =
             state::proc_start_time(pid).ok_or_else(|| RuntimeError::Child("init exited".into()))?;
         let rec = ContainerRecord {
@@ -353,6 +362,8 @@ impl Runtime {
         if let Some(p) = &o.pid_file {
             write_pid_file(p, pid)?;
         }
+        timing.mark("state written");
+        timing.report(&o.id);
         Ok(Started { pid, pidfd })
     }
 
@@ -821,6 +832,41 @@ fn with_default_devices(r: &LinuxResources, b: &Bundle) -> LinuxResources {
 
 fn destroy_cgroup(cg: &dyn CgroupManager) -> Result<(), RuntimeError> {
     Ok(cg.destroy()?)
+}
+
+/// Step timings of `create`, logged at debug level (`wharf-runtime --debug`).
+struct Timing {
+    start: std::time::Instant,
+    last: std::time::Instant,
+    steps: Vec<(&'static str, Duration)>,
+}
+
+impl Timing {
+    fn new() -> Self {
+        let now = std::time::Instant::now();
+        Timing {
+            start: now,
+            last: now,
+            steps: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.steps.push((step, now - self.last));
+        self.last = now;
+    }
+
+    fn report(&self, id: &str) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let steps: Vec<String> = self
+                .steps
+                .iter()
+                .map(|(s, d)| format!("{s}={:.2}ms", d.as_secs_f64() * 1e3))
+                .collect();
+            tracing::debug!(id, total_ms = self.start.elapsed().as_secs_f64() * 1e3, steps = %steps.join(" "), "create timing");
+        }
+    }
 }
 
 /// A pidfd for `pid`.

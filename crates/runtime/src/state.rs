@@ -6,7 +6,7 @@
 //! ```text
 //! <root>/
 //!   <id>/
-//!     state.json   ContainerRecord, written atomically (temp + fsync + rename)
+//!     state.json   ContainerRecord, written atomically (temp + rename)
 //!     exec.fifo    present from `create` until `start`: the init blocks on it
 //! ```
 //!
@@ -164,7 +164,6 @@ impl StateStore {
         })?;
         let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
         f.write_all(&bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
         Ok(())
     }
