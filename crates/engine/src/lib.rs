@@ -1,2 +1,131 @@
-//! (placeholder)
+//! `wharf-engine`: the container engine behind `wharfd`, free of any
+//! transport. The API layer (`wharf-api`) parses HTTP into the typed
+//! requests of these services and maps [`ErrorKind`] to status codes.
+//!
+//! - [`containers`]: the container lifecycle service (create .. remove,
+//!   attach, logs, exec, reconciliation at start);
+//! - [`system`]: `/info` and `/version` figures;
+//! - [`events`]: the events bus;
+//! - [`images`]: image lookup for containers;
+//! - [`model`]: the container domain types (also the persisted shape);
+//! - [`store`]: atomic per-container JSON records; [`layout`]: every path;
+//! - [`spec`], [`etc_files`], [`rootfs_files`]: what a start needs;
+//! - [`shim`]: the seam to the per-container shims.
+//!
+//! [`Engine::open`] wires the services for a data root.
 #![forbid(unsafe_code)]
+
+pub mod containers;
+pub mod error;
+pub mod etc_files;
+pub mod events;
+pub mod ids;
+pub mod images;
+pub mod layout;
+pub mod model;
+pub mod names;
+pub mod rootfs_files;
+pub mod shim;
+pub mod spec;
+pub mod store;
+pub mod system;
+pub mod time;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use containers::Containers;
+pub use error::{EngineError, ErrorKind};
+pub use events::Events;
+pub use images::Images;
+pub use layout::Layout;
+pub use system::System;
+
+/// Everything the engine needs from the daemon's configuration.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub layout: Layout,
+    pub shim_binary: PathBuf,
+    pub default_ulimits: Vec<model::Ulimit>,
+    pub log_max_size: Option<u64>,
+    pub log_max_files: Option<u32>,
+    pub cgroup_parent: String,
+    pub registry: system::RegistrySettings,
+    pub snapshot_driver: Option<wharf_image::snapshot::DriverKind>,
+    pub debug: bool,
+}
+
+/// The wired services.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub containers: Arc<Containers>,
+    pub system: Arc<System>,
+    pub events: Arc<Events>,
+    pub images: Images,
+}
+
+impl Engine {
+    /// Opens the stores under the data root, restores containers (re-adopting
+    /// live shims) and returns the services.
+    pub async fn open(cfg: EngineConfig) -> Result<Engine, EngineError> {
+        let l = &cfg.layout;
+        for d in [
+            l.data_root().to_owned(),
+            l.containers(),
+            l.exec_root().to_owned(),
+            l.shims(),
+        ] {
+            std::fs::create_dir_all(&d).map_err(error::io_err("create directory", &d))?;
+        }
+        let content = wharf_image::content::ContentStore::open(l.content()).map_err(|source| {
+            EngineError::Image {
+                reference: String::new(),
+                source: images::ImageError::Content {
+                    digest: wharf_image::Digest::from_bytes(b""),
+                    source,
+                },
+            }
+        })?;
+        let snapshots: Arc<dyn wharf_image::snapshot::Snapshotter> = Arc::from(
+            wharf_image::snapshot::open_snapshotter(&l.snapshots(), cfg.snapshot_driver).map_err(
+                |source| EngineError::Snapshot {
+                    id: String::new(),
+                    source,
+                },
+            )?,
+        );
+        let images = Images::new(
+            wharf_registry::image_store::ImageStore::open(l.images()),
+            content,
+            snapshots,
+        );
+        let events = Arc::new(Events::new());
+        let containers = Containers::new(
+            containers::ContainersConfig {
+                layout: cfg.layout.clone(),
+                shim_binary: cfg.shim_binary.clone(),
+                default_ulimits: cfg.default_ulimits.clone(),
+                log_max_size: cfg.log_max_size,
+                log_max_files: cfg.log_max_files,
+                cgroup_parent: cfg.cgroup_parent.clone(),
+            },
+            images.clone(),
+            events.clone(),
+        );
+        containers.restore().await?;
+        let system = Arc::new(System::new(
+            cfg.layout.clone(),
+            containers.clone(),
+            images.clone(),
+            cfg.registry.clone(),
+            cfg.debug,
+            cfg.default_ulimits.clone(),
+        )?);
+        Ok(Engine {
+            containers,
+            system,
+            events,
+            images,
+        })
+    }
+}
