@@ -154,7 +154,6 @@ fn console_socket_receives_the_pty_master() {
 }
 
 #[test]
-#[ignore = "runtime gap (init.rs): the pty slave is not bind-mounted on /dev/console when process.terminal is set (runtime-spec default devices)"]
 fn dev_console_is_the_pty() {
     require_root();
     let mut guard = Cleanup::new();

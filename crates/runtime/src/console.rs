@@ -40,8 +40,13 @@ pub fn connect(path: &Path) -> Result<OwnedFd, ConsoleError> {
 }
 
 /// In the container (after pivot_root): opens a pty pair, sends the master to
-/// `socket`, and makes the slave the controlling terminal and stdio.
-pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<(), ConsoleError> {
+/// `socket`, and makes the slave the controlling terminal and stdio; for the
+/// init (`dev_console`), also `/dev/console`.
+pub fn setup(
+    socket: &OwnedFd,
+    size: Option<(u16, u16)>,
+    dev_console: bool,
+) -> Result<(), ConsoleError> {
     let master =
         rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
             .map_err(sys("openpt"))?;
@@ -63,6 +68,9 @@ pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<(), ConsoleEr
         };
         rustix::termios::tcsetwinsize(&slave, ws).map_err(sys("set window size"))?;
     }
+    if dev_console {
+        bind_dev_console(name.to_str().unwrap_or_default())?;
+    }
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut anc = SendAncillaryBuffer::new(&mut space);
     let fds = [master.as_fd()];
@@ -81,5 +89,21 @@ pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<(), ConsoleEr
         wharf_sys::process::dup_onto(slave.as_fd(), target)
             .map_err(|e| ConsoleError::Sys("dup pty slave", e))?;
     }
+    Ok(())
+}
+
+/// Makes `/dev/console` the container's terminal (as runc does): an empty
+/// file in the container's /dev with the pty slave bind-mounted over it.
+fn bind_dev_console(slave: &str) -> Result<(), ConsoleError> {
+    let root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(sys("open /"))?;
+    let target = crate::safepath::touch_in_root(root.as_fd(), Path::new("/dev/console"))
+        .map_err(|e| ConsoleError::Sys("create /dev/console", e))?;
+    rustix::mount::mount_bind(slave, crate::safepath::fd_path(&target).as_str())
+        .map_err(sys("bind the pty onto /dev/console"))?;
     Ok(())
 }

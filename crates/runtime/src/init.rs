@@ -237,7 +237,7 @@ fn init_steps(a: &InitArgs) -> Result<ProcessError, InitError> {
         })?;
     }
     // 8. Console, rlimits, cwd, seccomp, credentials: shared with exec.
-    let (exe, env) = finish_process(p, a.console.as_ref(), a.seccomp.as_ref())?;
+    let (exe, env) = finish_process(p, a.console.as_ref(), a.seccomp.as_ref(), true)?;
     // 9. Report "created", then block until `start` opens the fifo.
     a.chan.send(&Msg::Created)?;
     let fifo = rustix::fs::open(
@@ -266,7 +266,7 @@ fn exec_steps(a: &ExecArgs) -> Result<ProcessError, InitError> {
         become_ns_root();
     }
     a.chan.expect("go")?;
-    let (exe, env) = finish_process(&a.process, a.console.as_ref(), a.seccomp.as_ref())?;
+    let (exe, env) = finish_process(&a.process, a.console.as_ref(), a.seccomp.as_ref(), false)?;
     Ok(exec_user(
         &a.process,
         &exe,
@@ -281,6 +281,7 @@ fn finish_process(
     p: &Process,
     console: Option<&OwnedFd>,
     seccomp: Option<&CompiledFilter>,
+    dev_console: bool,
 ) -> Result<(CString, Vec<String>), InitError> {
     if let Some(sock) = console {
         let size = p.console_size().map(|s| {
@@ -289,7 +290,7 @@ fn finish_process(
                 u16::try_from(s.width()).unwrap_or(u16::MAX),
             )
         });
-        crate::console::setup(sock, size)?;
+        crate::console::setup(sock, size, dev_console)?;
     }
     process::apply_rlimits(p)?;
     process::enter_cwd(p.cwd())?;
