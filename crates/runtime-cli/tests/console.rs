@@ -121,8 +121,10 @@ fn run_with_console(rt: &Runtime, b: &Bundle, guard: &mut Cleanup) -> (Output, R
 #[test]
 fn console_socket_receives_the_pty_master() {
     require_root();
-    let mut guard = Cleanup::new();
+    // Declared first so it drops last: the guard's `delete --force`
+    // must run before the runtime's state directory is removed.
     let rt = runtime();
+    let mut guard = Cleanup::new();
     let b = terminal_bundle("cons");
     let (out, received) = run_with_console(&rt, &b, &mut guard);
     assert!(
@@ -156,8 +158,10 @@ fn console_socket_receives_the_pty_master() {
 #[test]
 fn dev_console_is_the_pty() {
     require_root();
-    let mut guard = Cleanup::new();
+    // Declared first so it drops last: the guard's `delete --force`
+    // must run before the runtime's state directory is removed.
     let rt = runtime();
+    let mut guard = Cleanup::new();
     let mut b = terminal_bundle("consdev");
     b.probe_args(&["stat", "/dev/console"]);
     b.write_config().unwrap();

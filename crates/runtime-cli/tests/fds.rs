@@ -73,9 +73,11 @@ fn run_args(b: &Bundle, extra: &[&'static str]) -> Vec<String> {
 #[test]
 fn nothing_beyond_stdio_reaches_the_container() {
     require_root();
+    // Declared first so it drops last: the guard's `delete --force`
+    // must run before the runtime's state directory is removed.
+    let rt = runtime();
     let mut guard = Cleanup::new();
     let file = passed_file(&mut guard);
-    let rt = runtime();
     let b = bundle("fdnone");
     b.write_config().unwrap();
     guard.container(BIN, rt.root(), b.id());
@@ -100,9 +102,9 @@ fn nothing_beyond_stdio_reaches_the_container() {
 #[test]
 fn exec_gets_nothing_beyond_stdio() {
     require_root();
+    let rt = runtime();
     let mut guard = Cleanup::new();
     let file = passed_file(&mut guard);
-    let rt = runtime();
     let mut b = bundle("fdexec");
     b.probe_args(&["sleep", "30"]);
     create_and_start(&rt, &b);
@@ -127,9 +129,11 @@ fn exec_gets_nothing_beyond_stdio() {
 #[test]
 fn preserve_fds_passes_fd_3_with_listen_fds() {
     require_root();
+    // Declared first so it drops last: the guard's `delete --force`
+    // must run before the runtime's state directory is removed.
+    let rt = runtime();
     let mut guard = Cleanup::new();
     let file = passed_file(&mut guard);
-    let rt = runtime();
     let b = bundle("fdkeep");
     b.write_config().unwrap();
     guard.container(BIN, rt.root(), b.id());
@@ -148,9 +152,11 @@ fn preserve_fds_passes_fd_3_with_listen_fds() {
 #[test]
 fn preserve_fds_reads_the_passed_file() {
     require_root();
+    // Declared first so it drops last: the guard's `delete --force`
+    // must run before the runtime's state directory is removed.
+    let rt = runtime();
     let mut guard = Cleanup::new();
     let file = passed_file(&mut guard);
-    let rt = runtime();
     let mut b = bundle("fdread");
     b.args(&["/bin/sh", "-c", "cat <&3"]);
     b.write_config().unwrap();
@@ -170,9 +176,9 @@ fn preserve_fds_reads_the_passed_file() {
 #[test]
 fn exec_preserve_fds_passes_fd_3() {
     require_root();
+    let rt = runtime();
     let mut guard = Cleanup::new();
     let file = passed_file(&mut guard);
-    let rt = runtime();
     let mut b = bundle("fdexkeep");
     b.probe_args(&["sleep", "30"]);
     create_and_start(&rt, &b);
