@@ -145,7 +145,7 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> anyhow::Result<i32> {
             if *detach {
                 return Ok(0);
             }
-            signals::wait_forwarding(started.pid, &started.pidfd)
+            signals::wait_forwarding(started.pid, &started.pidfd, None)
         }
         Command::Ps {
             format,
@@ -219,8 +219,29 @@ fn run(
     log: &Logger,
 ) -> anyhow::Result<i32> {
     let t = Instant::now();
-    let started = rt.create(&create_opts(a))?;
+    let mut opts = create_opts(a);
+    // Foreground with a terminal and no console socket: proxy the pty
+    // ourselves, as runc does.
+    let console = if !detach && a.console_socket.is_none() && wants_terminal(&a.bundle) {
+        let l = crate::tty::ConsoleListener::bind(rt.store().root())?;
+        opts.console_socket = Some(l.path.clone());
+        Some(l)
+    } else {
+        None
+    };
+    let started = rt.create(&opts)?;
     log.debug(&format!("create took {:?}", t.elapsed()));
+    let master = match &console {
+        Some(l) => match l.receive_master() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                let _ = rt.delete(&a.id, true);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    drop(console);
     if let Err(e) = rt.start(&a.id) {
         let _ = rt.delete(&a.id, true);
         return Err(e.into());
@@ -229,12 +250,25 @@ fn run(
     if detach {
         return Ok(0);
     }
-    let code = signals::wait_forwarding(started.pid, &started.pidfd)?;
+    let code = {
+        let _raw = master.as_ref().map(|_| crate::tty::RawMode::enter());
+        signals::wait_forwarding(started.pid, &started.pidfd, master.as_ref())?
+    };
     if !keep {
         rt.delete(&a.id, true)?;
     }
     log.debug(&format!("run took {:?}", t.elapsed()));
     Ok(code)
+}
+
+/// Whether the bundle's process asks for a terminal (errors are left for
+/// `create` to report).
+fn wants_terminal(bundle: &Path) -> bool {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Spec>(&b).ok())
+        .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false)
 }
 
 fn load_process(p: &Path) -> anyhow::Result<Process> {

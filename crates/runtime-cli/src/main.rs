@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod log;
 mod signals;
+mod tty;
 
 use clap::Parser;
 

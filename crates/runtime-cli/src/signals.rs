@@ -13,12 +13,38 @@ use rustix::process::{Pid, WaitOptions};
 
 /// Waits for `pid` (a child of this process) to exit, forwarding signals;
 /// returns its exit code (128+signal when killed), as a shell would report it.
-pub fn wait_forwarding(pid: i32, pidfd: &OwnedFd) -> anyhow::Result<i32> {
+/// With `pty` (the container's terminal master), the caller's terminal is
+/// proxied to it and SIGWINCH resizes it instead of being forwarded.
+pub fn wait_forwarding(pid: i32, pidfd: &OwnedFd, pty: Option<&OwnedFd>) -> anyhow::Result<i32> {
     let mut mask = SigSet::all();
     mask.remove(Signal::SIGKILL);
     mask.remove(Signal::SIGSTOP);
     mask.thread_block()?;
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+    // Threads started now inherit the blocked mask, so signals reach only
+    // the signalfd below.
+    let copied = match pty {
+        Some(m) => {
+            crate::tty::sync_window_size(m);
+            Some(crate::tty::spawn_copiers(m)?)
+        }
+        None => None,
+    };
+    let code = wait_loop(pid, pidfd, &mask, pty)?;
+    if let Some(rx) = copied {
+        // Let the last output reach the terminal (bounded: a leftover
+        // process may keep the pty open).
+        let _ = rx.recv_timeout(std::time::Duration::from_secs(1));
+    }
+    Ok(code)
+}
+
+fn wait_loop(
+    pid: i32,
+    pidfd: &OwnedFd,
+    mask: &SigSet,
+    pty: Option<&OwnedFd>,
+) -> anyhow::Result<i32> {
+    let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
     loop {
         let (sig_ready, child_ready) = {
             let mut fds = [
@@ -36,6 +62,10 @@ pub fn wait_forwarding(pid: i32, pidfd: &OwnedFd) -> anyhow::Result<i32> {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let signo = info.ssi_signo as i32;
                 if signo == libc::SIGCHLD {
+                    continue;
+                }
+                if let (libc::SIGWINCH, Some(m)) = (signo, pty) {
+                    crate::tty::sync_window_size(m);
                     continue;
                 }
                 if let Some(sig) = rustix::process::Signal::from_named_raw(signo) {
