@@ -11,6 +11,10 @@
 //!                       "refs":   {"docker.io/library/busybox:latest": "sha256:<config>", ...}}
 //! <root>/images.lock   flock(2) target serialising writers across processes
 //! ```
+//! `refs` keys are full references: `host/repo:tag` (tags) and
+//! `host/repo@sha256:...` (digests); every value names a key of `images`.
+//! Optional record fields added later (`last_tag_time`) default when absent,
+//! so they did not need a new version.
 //! A record is written only once every blob and snapshot of the image is
 //! committed, so a reference never names a half-pulled image. Writes replace
 //! the file atomically (temporary file, fsync, rename). Migration rule: a new
@@ -74,16 +78,45 @@ pub struct ImageRecord {
     /// `host/repo` it was pulled from: cross-repository mount sources for pushes.
     #[serde(default)]
     pub sources: Vec<String>,
+    /// RFC 3339 time a tag was last added locally (docker's `Metadata.LastTagTime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tag_time: Option<String>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct StoreFile {
-    version: u32,
-    #[serde(default)]
-    images: BTreeMap<Digest, ImageRecord>,
-    #[serde(default)]
-    refs: BTreeMap<String, Digest>,
+impl ImageRecord {
+    /// A record for an image with these parts and no registry history.
+    pub fn new(
+        id: Digest,
+        manifest: Digest,
+        chain_id: Option<Digest>,
+        layers: Vec<Digest>,
+    ) -> Self {
+        ImageRecord {
+            id,
+            manifest,
+            index: None,
+            chain_id,
+            layers,
+            repo_digests: Vec::new(),
+            sources: Vec::new(),
+            last_tag_time: None,
+        }
+    }
 }
+
+/// The whole store, as read in one go.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct StoreContents {
+    version: u32,
+    /// Image ID → record.
+    #[serde(default)]
+    pub images: BTreeMap<Digest, ImageRecord>,
+    /// Full reference → image ID.
+    #[serde(default)]
+    pub refs: BTreeMap<String, Digest>,
+}
+
+type StoreFile = StoreContents;
 
 /// References → image records, in one JSON file.
 #[derive(Debug, Clone)]
@@ -121,6 +154,33 @@ impl ImageStore {
         Ok(self.load()?.refs)
     }
 
+    /// Every record and reference, read consistently.
+    pub fn contents(&self) -> Result<StoreContents, ImageStoreError> {
+        self.load()
+    }
+
+    /// The record of image `id`.
+    pub fn get(&self, id: &Digest) -> Result<Option<ImageRecord>, ImageStoreError> {
+        Ok(self.load()?.images.remove(id))
+    }
+
+    /// Runs `f` on the contents under the writer lock and saves what it left
+    /// (references to missing images are dropped). `f` returning `Err`
+    /// saves nothing.
+    pub fn update<T, E: From<ImageStoreError>>(
+        &self,
+        f: impl FnOnce(&mut StoreContents) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let _lock = self.lock()?;
+        let mut c = self.load()?;
+        let out = f(&mut c)?;
+        let StoreContents { images, refs, .. } = &mut c;
+        refs.retain(|_, id| images.contains_key(id));
+        c.version = IMAGE_STORE_VERSION;
+        self.save(&c)?;
+        Ok(out)
+    }
+
     /// Records a complete image and points `references` at it; merges repo
     /// digests and sources with an existing record of the same image.
     pub fn record(
@@ -131,6 +191,9 @@ impl ImageStore {
         let _lock = self.lock()?;
         let mut f = self.load()?;
         if let Some(old) = f.images.get(&record.id) {
+            if record.last_tag_time.is_none() {
+                record.last_tag_time.clone_from(&old.last_tag_time);
+            }
             for d in &old.repo_digests {
                 if !record.repo_digests.contains(d) {
                     record.repo_digests.push(d.clone());
@@ -273,6 +336,7 @@ mod tests {
             layers: vec![],
             repo_digests: vec![format!("r@{n}")],
             sources: vec!["h/r".into()],
+            last_tag_time: None,
         }
     }
 

@@ -7,6 +7,8 @@
 //!   platform selection;
 //! - [`layer`]: layer media types, decompression and the contained apply step;
 //! - [`image_store`]: image metadata (references → image records), atomic JSON;
+//! - [`ops`]: the image operations the daemon serves (tag, list, inspect,
+//!   history, remove, prune, save, load, import);
 //! - [`snapshot`]: unpacked layers and container root filesystems (overlayfs
 //!   or a copying fallback), handed to the runtime as [`snapshot::Mount`]s.
 //!
@@ -19,6 +21,7 @@ pub mod digest;
 pub mod image_store;
 pub mod layer;
 pub mod manifest;
+pub mod ops;
 pub mod reference;
 pub mod snapshot;
 

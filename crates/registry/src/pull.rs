@@ -376,6 +376,7 @@ pub async fn pull_image(
         layers: manifest.layers.iter().map(|l| l.digest.clone()).collect(),
         repo_digests: vec![pinned.clone()],
         sources: vec![format!("{}/{repo}", reference.domain())],
+        last_tag_time: None,
     };
     let mut refs = vec![pinned];
     if reference.digest().is_none() {
