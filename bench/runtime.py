@@ -36,12 +36,10 @@ for i in range(iters):
             sys.exit(f"{name} failed: {r.stderr.decode()[:300]}")
 
 def peak_rss(path, root):
-    # ru_maxrss of the runtime process alone, measured in a fresh child.
-    code = ("import resource,subprocess,sys;subprocess.run(sys.argv[1:],capture_output=True);"
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    out = subprocess.run([sys.executable, "-c", code, path, "--root", root, "run", "--bundle", bundle, "rss"],
+    # Peak RSS (KB) of the runtime process itself, from GNU time.
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", path, "--root", root, "run", "--bundle", bundle, "rss"],
                          capture_output=True, text=True)
-    return int(out.stdout.strip() or 0)
+    return int(out.stderr.strip().splitlines()[-1])
 
 print(f"\ncreate+start+wait+delete of /bin/true, {iters} iterations, alternated (ms)")
 print(f"{'runtime':8} {'median':>8} {'p10':>8} {'p90':>8} {'peak RSS':>10}")
