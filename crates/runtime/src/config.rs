@@ -162,6 +162,7 @@ impl Bundle {
                 }
             }
         }
+        refuse_unsupported(&bundle.spec)?;
         for m in bundle.spec.mounts().iter().flatten() {
             if !m.destination().is_absolute() {
                 return Err(ConfigError::Invalid(format!(
@@ -213,6 +214,43 @@ impl Bundle {
             .as_ref()
             .expect("validated in from_spec")
     }
+}
+
+/// Parts of the runtime spec wharf-runtime does not implement yet: refused
+/// with a clear error rather than silently ignored.
+fn refuse_unsupported(spec: &Spec) -> Result<(), ConfigError> {
+    let no = |what: &str| {
+        Err(ConfigError::Invalid(format!(
+            "{what} is not supported by wharf-runtime"
+        )))
+    };
+    if let Some(p) = spec.process() {
+        if p.scheduler().is_some() {
+            return no("process.scheduler");
+        }
+        if p.exec_cpu_affinity().is_some() {
+            return no("process.execCPUAffinity");
+        }
+    }
+    if let Some(l) = spec.linux() {
+        if l.intel_rdt().is_some() {
+            return no("linux.intelRdt");
+        }
+        if l.memory_policy().is_some() {
+            return no("linux.memoryPolicy");
+        }
+        if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            return no("linux.netDevices");
+        }
+        if l.personality()
+            .as_ref()
+            .and_then(|p| p.flags().as_ref())
+            .is_some_and(|f| !f.is_empty())
+        {
+            return no("linux.personality.flags");
+        }
+    }
+    Ok(())
 }
 
 /// Checks a container id: non-empty, at most 1024 bytes, and made of

@@ -227,6 +227,12 @@ fn init_steps(a: &InitArgs) -> Result<ProcessError, InitError> {
         })?;
     }
     rootfs::apply_sysctls(b)?;
+    process::apply_personality(
+        b.spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.personality().as_ref()),
+    )?;
     let p = b.process();
     if let Some(adj) = p.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|source| {
@@ -293,6 +299,7 @@ fn finish_process(
         crate::console::setup(sock, size, dev_console)?;
     }
     process::apply_rlimits(p)?;
+    process::apply_io_priority(p)?;
     process::enter_cwd(p.cwd())?;
     let nnp = p.no_new_privileges().unwrap_or(false);
     if let (Some(f), false) = (seccomp, nnp) {

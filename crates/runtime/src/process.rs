@@ -96,6 +96,48 @@ fn limit(v: u64) -> Option<u64> {
     if v == u64::MAX { None } else { Some(v) }
 }
 
+/// Applies `process.ioPriority` (before dropping privileges).
+pub fn apply_io_priority(p: &Process) -> Result<(), ProcessError> {
+    use oci_spec::runtime::IOPriorityClass;
+    let Some(io) = p.io_priority() else {
+        return Ok(());
+    };
+    let class = match io.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    let level = u32::try_from(io.priority())
+        .ok()
+        .filter(|l| *l <= 7)
+        .ok_or_else(|| {
+            ProcessError::Invalid(format!(
+                "ioPriority.priority {} is not in 0..=7",
+                io.priority()
+            ))
+        })?;
+    wharf_sys::process::set_io_priority(class, level).map_err(|source| ProcessError::Sys {
+        op: "ioprio_set".into(),
+        source,
+    })
+}
+
+/// Applies `linux.personality` (the domain; flags are refused at validation).
+pub fn apply_personality(
+    p: Option<&oci_spec::runtime::LinuxPersonality>,
+) -> Result<(), ProcessError> {
+    use oci_spec::runtime::LinuxPersonalityDomain;
+    let Some(p) = p else { return Ok(()) };
+    let persona = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    wharf_sys::process::set_personality(persona).map_err(|source| ProcessError::Sys {
+        op: "personality".into(),
+        source,
+    })
+}
+
 /// Sets `process.rlimits` (before dropping privileges).
 pub fn apply_rlimits(p: &Process) -> Result<(), ProcessError> {
     for r in p.rlimits().iter().flatten() {

@@ -252,3 +252,27 @@ pub fn unshare_namespaces(flags: u64) -> io::Result<()> {
     // no descriptor table or filesystem context that Rust code relies on.
     unsafe { rustix::thread::unshare_unsafe(f) }.map_err(Into::into)
 }
+
+/// `personality(2)`: sets the execution domain (e.g. `PER_LINUX32`) of the
+/// calling process; it applies to the program exec'd next.
+pub fn set_personality(persona: u64) -> io::Result<()> {
+    let p =
+        libc::c_ulong::try_from(persona).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: personality takes a plain integer and touches no memory.
+    if unsafe { libc::personality(p) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level)` for the calling
+/// process.
+pub fn set_io_priority(class: u32, level: u32) -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    let value = (class << 13) | (level & 0x1fff);
+    // SAFETY: ioprio_set takes plain integers and touches no memory.
+    if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
