@@ -761,13 +761,23 @@ async fn download(
 
     // First request: continue an earlier partial ingest when there is one.
     let mut offset = writer.offset();
-    let mut resp = shared
-        .client
-        .get_blob(&shared.repo, &d, offset)
-        .await
-        .map_err(registry_err)?;
+    // Every byte stored already (a pull killed before its commit): a Range
+    // request would be unsatisfiable (416); replay the bytes and commit.
+    let complete_locally = size > 0 && offset >= size;
+    let mut resp = if complete_locally {
+        tracing::info!(%digest, offset, "partial ingest holds the whole blob; committing it");
+        None
+    } else {
+        Some(
+            shared
+                .client
+                .get_blob(&shared.repo, &d, offset)
+                .await
+                .map_err(registry_err)?,
+        )
+    };
     let mut prefix = None;
-    if offset > 0 && resp.offset == offset {
+    if offset > 0 && (complete_locally || resp.as_ref().is_some_and(|r| r.offset == offset)) {
         tracing::info!(%digest, offset, "resuming layer download");
         let path = partial_ingest_path(&shared.target.content, &digest);
         let f = std::fs::File::open(&path).map_err(|source| PullError::Io { path, source })?;
@@ -804,6 +814,9 @@ async fn download(
     let mut last = 0;
     let mut resumes = 0;
     let result: Result<(), PullError> = async {
+        let Some(mut resp) = resp.take() else {
+            return Ok(());
+        };
         loop {
             // Bytes of this response already received in an earlier one.
             let mut skip = offset - resp.offset;

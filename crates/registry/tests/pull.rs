@@ -442,6 +442,34 @@ async fn pull_resumes_a_partial_ingest_and_restarts_when_range_is_ignored() -> a
     assert_eq!(get.status, 206);
     assert!(t.target.content.ingests()?.is_empty());
 
+    // 1b. The whole blob on disk, uncommitted (a pull killed before its
+    // commit): no request for it at all (a Range would be unsatisfiable).
+    let t = Target::new();
+    partial_ingest(
+        &t.target.content,
+        &layer.desc.digest,
+        layer.desc.size,
+        &layer.compressed,
+    );
+    proxy.clear_log();
+    pull_image(
+        &client,
+        &t.target,
+        &reference,
+        &PullOptions::default(),
+        None,
+    )
+    .await?;
+    t.assert_unpacked(&img);
+    assert!(
+        !proxy
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with(&layer.desc.digest.to_string())),
+        "a fully stored blob was requested again"
+    );
+    assert!(t.target.content.ingests()?.is_empty());
+
     // 2. Same, but the registry ignores Range: the ingest restarts from zero.
     let t = Target::new();
     let mut garbage = layer.compressed[..50_000].to_vec();
@@ -637,5 +665,71 @@ async fn anonymous_pull_through_bearer_auth() -> anyhow::Result<()> {
     );
     assert_eq!(reqs[0].scopes, vec![format!("repository:{repo}:pull")]);
     assert!(reqs[0].user.is_none());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulled_image_serves_image_operations() -> anyhow::Result<()> {
+    use wharf_image::ops::{Images, RemoveOptions};
+    let t = Target::new();
+    let reg = Registry::start(RegistryAuth::None).await?;
+    let client = client_for(&reg.host());
+    let repo = unique_repo("pull-ops");
+    let img = publish(&client, &repo, "v1", |s| {
+        let i = three_layer_image(s, "amd64", 300, false);
+        (i.manifest.clone(), i)
+    })
+    .await?;
+    let reference = Reference::parse(&format!("{}/{repo}:v1", reg.host()))?;
+    pull_image(
+        &client,
+        &t.target,
+        &reference,
+        &PullOptions::default(),
+        None,
+    )
+    .await?;
+    let images = Images::new(
+        t.target.content.clone(),
+        t.target.snapshots.clone(),
+        t.target.images.clone(),
+    );
+    let familiar = reference.familiar_string();
+    let ins = images.inspect(&familiar)?;
+    assert_eq!(ins.id, img.config.to_string());
+    assert_eq!(ins.repo_tags, vec![familiar.clone()]);
+    assert_eq!(
+        ins.repo_digests,
+        vec![format!("{}/{repo}@{}", reg.host(), img.manifest)]
+    );
+    assert_eq!(
+        images
+            .resolve(&format!("{}/{repo}@{}", reg.host(), img.manifest))?
+            .id,
+        img.config
+    );
+    // Save decompresses the gzip and zstd layers back to their diff IDs;
+    // a fresh store loads the archive to the same image.
+    let mut archive = Vec::new();
+    images.save(std::slice::from_ref(&familiar), &mut archive)?;
+    let other = Target::new();
+    let loaded = Images::new(
+        other.target.content.clone(),
+        other.target.snapshots.clone(),
+        other.target.images.clone(),
+    );
+    let report = loaded.load(&archive[..])?;
+    assert_eq!(
+        report.images,
+        vec![(img.config.clone(), vec![familiar.clone()])]
+    );
+    other.assert_unpacked(&img);
+    // Removing by name deletes the image, its layers and its blobs.
+    let out = images.remove(&familiar, RemoveOptions::default())?;
+    assert_eq!(out.len(), 2 + 1 + 3, "{out:?}");
+    assert!(t.target.images.contents()?.images.is_empty());
+    for l in &img.layers {
+        assert!(!t.blob_exists(&l.desc.digest));
+    }
     Ok(())
 }
