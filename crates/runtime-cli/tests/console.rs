@@ -11,12 +11,14 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{IoSliceMut, Read};
 use std::mem::MaybeUninit;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::Output;
+use std::time::{Duration, Instant};
 
-use common::{BIN, assert_fails_with, bundle, edit_spec, runtime};
+use common::{assert_fails_with, bin, bundle, edit_spec, runtime};
+use rustix::event::{PollFd, PollFlags};
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use serde_json::{Value, json};
 use wharf_testkit::{Bundle, Cleanup, Runtime, describe, require_root, test_tmp, unique_id};
@@ -31,9 +33,39 @@ struct Received {
     output: String,
 }
 
-/// Accepts one connection, receives the pty master and reads it to the end.
+/// How long the receiver waits for the runtime to connect, and for the
+/// container to close its side of the pty, before failing the test.
+const CONSOLE_PATIENCE: Duration = Duration::from_secs(25);
+
+/// Waits until `fd` is readable, panicking with `what` after `deadline`.
+fn wait_readable(fd: impl AsFd, deadline: Instant, what: &str) {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "timed out waiting for {what}");
+        let ts = rustix::time::Timespec {
+            tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => return,
+            Err(e) => panic!("poll for {what}: {e}"),
+        }
+    }
+}
+
+/// Accepts one connection, receives the pty master and reads it to the end
+/// (each step bounded by [`CONSOLE_PATIENCE`]).
 fn receive_console(listener: &UnixListener) -> Received {
+    let deadline = Instant::now() + CONSOLE_PATIENCE;
+    wait_readable(
+        listener,
+        deadline,
+        "the runtime to connect to the console socket",
+    );
     let (stream, _) = listener.accept().expect("accept console connection");
+    wait_readable(&stream, deadline, "the pty master message");
     let mut payload = [0u8; 256];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
     let mut anc = RecvAncillaryBuffer::new(&mut space);
@@ -58,6 +90,7 @@ fn receive_console(listener: &UnixListener) -> Received {
     // Reading a pty master ends with EIO once every slave descriptor closed.
     let mut chunk = [0u8; 4096];
     loop {
+        wait_readable(&file, deadline, "the container to close the pty");
         match file.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => bytes.extend_from_slice(&chunk[..n]),
@@ -101,7 +134,7 @@ fn terminal_bundle(prefix: &str) -> Bundle {
 /// any exit status.
 fn run_with_console(rt: &Runtime, b: &Bundle, guard: &mut Cleanup) -> (Output, Received) {
     let (path, listener) = listener(guard);
-    guard.container(BIN, rt.root(), b.id());
+    guard.container(bin(), rt.root(), b.id());
     std::thread::scope(|s| {
         let receiver = s.spawn(|| receive_console(&listener));
         let out = rt
@@ -114,7 +147,10 @@ fn run_with_console(rt: &Runtime, b: &Bundle, guard: &mut Cleanup) -> (Output, R
                 OsStr::new(b.id()),
             ])
             .expect("wharf-runtime run");
-        (out, receiver.join().expect("console receiver"))
+        let received = receiver.join().unwrap_or_else(|_| {
+            panic!("no console received; the runtime said:\n{}", describe(&out))
+        });
+        (out, received)
     })
 }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{BIN, assert_success, bundle, create_and_start, exec_probe, runtime, scratch_dir};
+use common::{assert_success, bin, bundle, create_and_start, exec_probe, runtime, scratch_dir};
 use serde_json::Value;
 use wharf_testkit::{Bundle, Cleanup, Runtime, describe, probe_json, require_root, run_bounded};
 
@@ -21,8 +21,9 @@ use wharf_testkit::{Bundle, Cleanup, Runtime, describe, probe_json, require_root
 fn with_inherited_fds(rt: &Runtime, file: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
     let script = format!(
-        "exec 3<'{}' 4>/dev/null; exec '{BIN}' --root '{}' {}",
+        "exec 3<'{}' 4>/dev/null; exec '{}' --root '{}' {}",
         file.display(),
+        bin().display(),
         rt.root().display(),
         quoted.join(" ")
     );
@@ -80,7 +81,7 @@ fn nothing_beyond_stdio_reaches_the_container() {
     let file = passed_file(&mut guard);
     let b = bundle("fdnone");
     b.write_config().unwrap();
-    guard.container(BIN, rt.root(), b.id());
+    guard.container(bin(), rt.root(), b.id());
     let args = run_args(&b, &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = with_inherited_fds(&rt, &file, &args, &[("LISTEN_FDS", "2")]);
@@ -136,7 +137,7 @@ fn preserve_fds_passes_fd_3_with_listen_fds() {
     let file = passed_file(&mut guard);
     let b = bundle("fdkeep");
     b.write_config().unwrap();
-    guard.container(BIN, rt.root(), b.id());
+    guard.container(bin(), rt.root(), b.id());
     let args = run_args(&b, &["--preserve-fds", "1"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = with_inherited_fds(&rt, &file, &args, &[("LISTEN_FDS", "1")]);
@@ -160,7 +161,7 @@ fn preserve_fds_reads_the_passed_file() {
     let mut b = bundle("fdread");
     b.args(&["/bin/sh", "-c", "cat <&3"]);
     b.write_config().unwrap();
-    guard.container(BIN, rt.root(), b.id());
+    guard.container(bin(), rt.root(), b.id());
     let args = run_args(&b, &["--preserve-fds", "1"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = with_inherited_fds(&rt, &file, &args, &[]);

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{
-    BIN, assert_fails_with, assert_success, bundle, cgroup_dir, create_and_start, read_cgroup_file,
+    assert_fails_with, assert_success, bin, bundle, cgroup_dir, create_and_start, read_cgroup_file,
     run_output, runtime, state_pid,
 };
 use wharf_testkit::{Cleanup, describe, require_root};
@@ -255,7 +255,7 @@ fn delete_force_missing_container_succeeds_and_cleanup_is_complete() {
     let mut b = bundle("leak");
     b.probe_args(&["exit", "0"]);
     let mut guard = Cleanup::new();
-    guard.container(BIN, rt.root(), b.id());
+    guard.container(bin(), rt.root(), b.id());
     let out = run_output(&rt, &b);
     assert_success(&out, "run");
     Cleanup::check_no_leaks(&b.path().to_string_lossy());

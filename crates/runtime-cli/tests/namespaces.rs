@@ -230,3 +230,45 @@ fn user_namespace_mappings_are_written() {
         Some(ns_inode(&pid.to_string(), "user"))
     );
 }
+
+#[test]
+fn time_namespace_gets_the_offsets() {
+    require_root();
+    let rt = runtime();
+    let mut b = bundle("timens");
+    edit_spec(&mut b, |s| {
+        let linux = linux(s);
+        linux
+            .get_mut("namespaces")
+            .and_then(Value::as_array_mut)
+            .expect("spec has namespaces")
+            .push(json!({"type": "time"}));
+        linux.insert(
+            "timeOffsets".into(),
+            json!({"monotonic": {"secs": 86400, "nanosecs": 0},
+                   "boottime": {"secs": 3600, "nanosecs": 5}}),
+        );
+    });
+    b.args(&["/bin/sh", "-c", "/probe; cat /proc/self/timens_offsets"]);
+    let out = common::run_output(&rt, &b);
+    assert_success(&out, "run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (json_line, offsets) = text.split_once('\n').expect("report then offsets");
+    let report: Value = serde_json::from_str(json_line).expect("probe report");
+    assert_ne!(
+        report["namespaces"]["time"].as_u64(),
+        Some(ns_inode("self", "time"))
+    );
+    let offsets: Vec<Vec<&str>> = offsets
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        offsets.contains(&vec!["monotonic", "86400", "0"]),
+        "{offsets:?}"
+    );
+    assert!(
+        offsets.contains(&vec!["boottime", "3600", "5"]),
+        "{offsets:?}"
+    );
+}

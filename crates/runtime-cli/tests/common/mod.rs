@@ -3,6 +3,8 @@
 //! [`Bundle`] with its own `--root`, and asserts on what the static probe
 //! reports from inside the container.
 //!
+//! `$WHARF_TEST_RUNTIME` swaps in another runtime binary (see [`bin`]).
+//!
 //! Each test file is its own crate and uses a different subset of these
 //! helpers, hence the `dead_code` allowance where the module is declared.
 
@@ -14,13 +16,20 @@ use std::time::Duration;
 use serde_json::Value;
 use wharf_testkit::{Bundle, Runtime, describe, probe_json};
 
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_wharf-runtime");
+/// The binary under test: `wharf-runtime`, or `$WHARF_TEST_RUNTIME` (e.g.
+/// `/usr/sbin/runc`) to check the suite's expectations against another
+/// runtime (error-text assertions are wharf's own and will differ).
+pub fn bin() -> PathBuf {
+    std::env::var_os("WHARF_TEST_RUNTIME").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_wharf-runtime")),
+        PathBuf::from,
+    )
+}
 
 /// A runtime driver with a fresh state directory and a time limit well
 /// below the test harness's.
 pub fn runtime() -> Runtime {
-    Runtime::new(BIN)
+    Runtime::new(bin())
         .expect("create a runtime state directory")
         .with_timeout(Duration::from_secs(20))
 }
