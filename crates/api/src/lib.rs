@@ -1,2 +1,74 @@
-//! (placeholder)
+//! `wharf-api`: the Docker Engine API over HTTP/1.1 for `wharfd`.
+//!
+//! One route table ([`router`]) maps requests to handlers; a handler parses
+//! and validates the request into a typed call on an engine service
+//! (`wharf_engine::Containers`, `System`, `Events`) and renders the result in
+//! Docker's JSON. The engine never sees HTTP; engine error kinds become
+//! statuses in [`error::status_for`] only. Requests may carry a `/v1.NN`
+//! prefix ([`version`]). Attach and exec streams are hijacked connections
+//! ([`hijack`]). [`serve`] runs the router on a listener with graceful
+//! shutdown and a tracing span per request.
 #![forbid(unsafe_code)]
+#![recursion_limit = "256"]
+
+pub mod error;
+pub mod hijack;
+pub mod query;
+mod routes;
+pub mod server;
+pub mod version;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{any, get, post};
+use wharf_engine::Engine;
+
+pub use server::serve;
+
+/// What handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub engine: Engine,
+}
+
+/// Largest accepted JSON request body.
+pub const MAX_BODY: usize = 4 << 20;
+
+/// The route table.
+pub fn router(engine: Engine) -> Router {
+    let state = Arc::new(AppState { engine });
+    use routes::{containers as c, exec as x, system as s};
+    let table = Router::new()
+        .route("/_ping", get(s::ping).head(s::ping))
+        .route("/version", get(s::version))
+        .route("/info", get(s::info))
+        .route("/events", get(s::events))
+        .route("/containers/json", get(c::list))
+        .route("/containers/create", post(c::create))
+        .route("/containers/{id}/json", get(c::inspect))
+        .route("/containers/{id}/start", post(c::start))
+        .route("/containers/{id}/stop", post(c::stop))
+        .route("/containers/{id}/restart", post(c::restart))
+        .route("/containers/{id}/kill", post(c::kill))
+        .route("/containers/{id}/pause", post(c::pause))
+        .route("/containers/{id}/unpause", post(c::unpause))
+        .route("/containers/{id}/rename", post(c::rename))
+        .route("/containers/{id}/wait", post(c::wait))
+        .route("/containers/{id}/resize", post(c::resize))
+        .route("/containers/{id}/logs", get(c::logs))
+        .route("/containers/{id}/attach", post(c::attach))
+        .route("/containers/{id}", axum::routing::delete(c::remove))
+        .route("/containers/{id}/exec", post(x::create))
+        .route("/exec/{id}/start", post(x::start))
+        .route("/exec/{id}/resize", post(x::resize))
+        .route("/exec/{id}/json", get(x::inspect))
+        .fallback(any(s::not_found))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state);
+    Router::new()
+        .fallback_service(table)
+        .layer(axum::middleware::from_fn(version::negotiate))
+        .layer(axum::middleware::from_fn(server::trace_request))
+}

@@ -1,3 +1,151 @@
-//! (placeholder)
+//! `wharfd`: reads its configuration, takes the data-root lock, opens the
+//! engine (re-adopting running containers), serves the Docker Engine API on
+//! every `-H` host, and shuts down on SIGTERM/SIGINT. Containers keep
+//! running across a shutdown: they live in their shims.
 #![forbid(unsafe_code)]
-fn main() {}
+
+mod config;
+mod listen;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser as _;
+use tokio::signal::unix::{SignalKind, signal};
+use wharf_engine::{Engine, EngineConfig, Layout};
+
+fn init_tracing(level: &str) {
+    let level = if level == "fatal" { "error" } else { level };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WHARFD_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},hyper=info,h2=info"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop wharfd with SIGKILL");
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT received: shutting down"),
+    }
+}
+
+async fn run(cfg: config::Config) -> anyhow::Result<()> {
+    let layout = Layout::new(&cfg.data_root, &cfg.exec_root);
+    let _lock = listen::lock_data_root(&layout.lock_file())?;
+    let _pid = listen::PidFile::write(&cfg.pidfile)?;
+    let hosts: Vec<listen::Host> = cfg
+        .hosts
+        .iter()
+        .map(|h| listen::parse_host(h))
+        .collect::<anyhow::Result<_>>()?;
+    for h in &hosts {
+        if let listen::Host::Tcp(addr) = h {
+            let t = &cfg.tls;
+            if t.verify || t.cert.is_some() || t.key.is_some() || t.cacert.is_some() {
+                bail!(
+                    "tcp://{addr}: TLS listeners (--tlsverify --tlscacert --tlscert --tlskey) are not implemented yet; \
+                     use a unix socket (or an SSH tunnel to it)"
+                );
+            }
+            bail!(
+                "refusing to listen on tcp://{addr} without TLS: anyone reaching it would be root on this host. \
+                 Use a unix socket; TLS (--tlsverify --tlscacert --tlscert --tlskey) is not implemented yet"
+            );
+        }
+    }
+    let snapshot_driver = cfg
+        .storage_driver
+        .as_deref()
+        .map(wharf_image::snapshot::DriverKind::parse)
+        .transpose()
+        .context("invalid --storage-driver")?;
+    let engine = Engine::open(EngineConfig {
+        layout: layout.clone(),
+        shim_binary: cfg.shim_binary.clone(),
+        default_ulimits: cfg.default_ulimits.clone(),
+        log_max_size: cfg.log_max_size,
+        log_max_files: cfg.log_max_files,
+        cgroup_parent: "/wharf".into(),
+        registry: wharf_engine::system::RegistrySettings {
+            insecure_registries: cfg.insecure_registries.clone(),
+            mirrors: cfg.registry_mirrors.clone(),
+        },
+        snapshot_driver,
+        debug: cfg.debug,
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e.full_message()))?;
+    let router = wharf_api::router(engine);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    let mut sockets = Vec::new();
+    for h in hosts {
+        let listen::Host::Unix(path) = h else {
+            continue;
+        };
+        let l = listen::bind_unix(&path, cfg.group.as_deref())?;
+        tracing::info!(socket = %path.display(), "API listening");
+        sockets.push(path);
+        let mut rx = stop_rx.clone();
+        let router = router.clone();
+        servers.spawn(wharf_api::serve(
+            l,
+            router,
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+            Duration::from_secs(2),
+        ));
+    }
+    tracing::info!(version = wharf_engine::system::VERSION, data_root = %cfg.data_root.display(), "wharfd ready");
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    while servers.join_next().await.is_some() {}
+    for s in sockets {
+        let _ = std::fs::remove_file(s);
+    }
+    tracing::info!("wharfd stopped; containers keep running in their shims");
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let flags = config::Flags::parse();
+    let cfg = match config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wharfd: {e:#}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    init_tracing(&cfg.log_level);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wharfd: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cfg)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("wharfd: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}

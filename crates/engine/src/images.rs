@@ -9,10 +9,10 @@
 use std::sync::Arc;
 
 use wharf_image::content::{ContentError, ContentStore};
+use wharf_image::image_store::{ImageRecord, ImageStore, ImageStoreError};
 use wharf_image::manifest::{ConfigError, ImageConfig};
 use wharf_image::snapshot::Snapshotter;
 use wharf_image::{Digest, Reference};
-use wharf_registry::image_store::{ImageRecord, ImageStore, ImageStoreError};
 
 use crate::error::ErrorKind;
 

@@ -95,7 +95,7 @@ impl Engine {
             )?,
         );
         let images = Images::new(
-            wharf_registry::image_store::ImageStore::open(l.images()),
+            wharf_image::image_store::ImageStore::open(l.images()),
             content,
             snapshots,
         );

@@ -50,10 +50,12 @@ struct ExecState {
 
 #[derive(Debug)]
 pub(crate) struct ExecEntry {
-    id: String,
+    pub(crate) id: String,
     pub(crate) container_id: String,
     config: ExecConfig,
     state: Mutex<ExecState>,
+    /// The exit code once the process has exited.
+    exited: tokio::sync::watch::Sender<Option<i32>>,
 }
 
 /// What `exec_inspect` shows.
@@ -93,6 +95,7 @@ impl Containers {
                 container_id: rec.id.clone(),
                 config,
                 state: Mutex::new(ExecState::default()),
+                exited: tokio::sync::watch::channel(None).0,
             }),
         );
         self.event(
@@ -237,6 +240,7 @@ impl Containers {
             Err(err) => {
                 let mut st = x.state.lock().unwrap_or_else(|p| p.into_inner());
                 st.exit_code = Some(126);
+                x.exited.send_replace(Some(126));
                 return Err(EngineError::StartFailed {
                     id: rec.id.clone(),
                     reason: err.to_string(),
@@ -271,6 +275,7 @@ impl Containers {
                 st.running = false;
                 st.exit_code = Some(code);
             }
+            x2.exited.send_replace(Some(code));
             this.event(
                 "exec_die",
                 &rec,
@@ -278,6 +283,15 @@ impl Containers {
             );
         });
         Ok(session)
+    }
+
+    /// Resolves when the exec process has exited (and its code is recorded).
+    pub fn exec_wait(
+        &self,
+        id: &str,
+    ) -> Result<impl Future<Output = Option<i32>> + Send + 'static, EngineError> {
+        let mut rx = self.exec_entry(id)?.exited.subscribe();
+        Ok(async move { rx.wait_for(Option::is_some).await.ok().and_then(|v| *v) })
     }
 
     /// Resizes an exec instance's terminal.

@@ -213,9 +213,7 @@ impl Containers {
         let pending: Vec<PendingAttach> =
             std::mem::take(&mut *e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
         for p in pending {
-            let r = self
-                .attach_shim(&shim, &rec, p.stdin, p.stdout, p.stderr)
-                .await;
+            let r = attach_shim(&shim, &rec, p.stdin, p.stdout, p.stderr).await;
             let _ = p.reply.send(r);
         }
         if let Err(source) = shim.client().start().await {
@@ -304,29 +302,6 @@ impl Containers {
         std::fs::write(&tmp, bytes).map_err(io_err("write", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
         Ok(())
-    }
-
-    pub(crate) async fn attach_shim(
-        &self,
-        shim: &ShimHandle,
-        rec: &Container,
-        stdin: bool,
-        stdout: bool,
-        stderr: bool,
-    ) -> Result<AttachSession, EngineError> {
-        let stdin = stdin && rec.config.open_stdin;
-        let s = shim
-            .client()
-            .attach(None, stdin, stdout, stderr)
-            .await
-            .map_err(call("attach"))
-            .map_err(shim_err(&rec.id))?;
-        let (out, inp) = s.into_split();
-        Ok(AttachSession {
-            tty: rec.config.tty,
-            output: Some(out),
-            input: stdin.then_some(inp),
-        })
     }
 
     fn spawn_monitor(self: &Arc<Self>, e: Arc<Entry>, shim: ShimHandle) {
@@ -509,13 +484,18 @@ impl Containers {
             return Ok(());
         }
         tracing::info!(container_id = %e.id, timeout = t, "container did not stop in time; killing");
-        shim.client()
-            .kill(9, true)
+        if let Err(err) = shim.client().kill(9, true).await {
+            // "not running": the process is gone already; its exit is on its way.
+            if err.kind() != wharf_shim_api::ErrorKind::Conflict {
+                return Err(shim_err(&e.id)(call("kill")(err)));
+            }
+        }
+        if !self
+            .wait_exit_after(e, exits, Some(Duration::from_secs(30)))
             .await
-            .map_err(call("kill"))
-            .map_err(shim_err(&e.id))?;
-        self.wait_exit_after(e, exits, Some(Duration::from_secs(30)))
-            .await;
+        {
+            tracing::warn!(container_id = %e.id, "no exit reported 30s after SIGKILL");
+        }
         Ok(())
     }
 
@@ -707,41 +687,57 @@ impl Containers {
         Ok(())
     }
 
-    /// Attaches to a container's streams. Before the container starts, the
-    /// session is connected when it starts (how `docker run` attaches).
-    pub async fn attach(
+    /// Attaches to a container's streams. The container is resolved and,
+    /// before it starts, the attach registered at once (so a start that
+    /// follows cannot lose output); the returned future yields the streams
+    /// when they are connected (for a created container: when it starts,
+    /// which is how `docker run` attaches).
+    pub fn attach(
         &self,
         input: &str,
         stdin: bool,
         stdout: bool,
         stderr: bool,
-    ) -> Result<AttachSession, EngineError> {
+    ) -> Result<
+        impl Future<Output = Result<AttachSession, EngineError>> + Send + 'static,
+        EngineError,
+    > {
         let e = self.lookup(input)?;
         let rec = e.snapshot();
-        if let Some(shim) = e.shim().filter(|_| rec.state.is_running()) {
-            return self.attach_shim(&shim, &rec, stdin, stdout, stderr).await;
-        }
-        if rec.state.status != Status::Created
-            && rec.state.status != Status::Exited
-            && rec.state.status != Status::Restarting
-        {
-            return Err(EngineError::InvalidConfig {
-                field: "state",
-                reason: "You cannot attach to a stopped container, start it first".into(),
-            });
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        e.pending_attach
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(PendingAttach {
-                stdin,
-                stdout,
-                stderr,
-                reply: tx,
-            });
-        rx.await
-            .unwrap_or_else(|_| Err(EngineError::NotRunning { id: e.id.clone() }))
+        let running = e.shim().filter(|_| rec.state.is_running());
+        let pending = if running.is_none() {
+            if !matches!(
+                rec.state.status,
+                Status::Created | Status::Exited | Status::Restarting
+            ) {
+                return Err(EngineError::InvalidConfig {
+                    field: "state",
+                    reason: "You cannot attach to a stopped container, start it first".into(),
+                });
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            e.pending_attach
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(PendingAttach {
+                    stdin,
+                    stdout,
+                    stderr,
+                    reply: tx,
+                });
+            Some(rx)
+        } else {
+            None
+        };
+        Ok(async move {
+            match (running, pending) {
+                (Some(shim), _) => attach_shim(&shim, &rec, stdin, stdout, stderr).await,
+                (None, Some(rx)) => rx
+                    .await
+                    .unwrap_or_else(|_| Err(EngineError::NotRunning { id: rec.id.clone() })),
+                (None, None) => Err(EngineError::NotRunning { id: rec.id.clone() }),
+            }
+        })
     }
 
     /// Resizes the container's terminal.
@@ -841,6 +837,28 @@ impl Containers {
         }
         Ok(())
     }
+}
+
+async fn attach_shim(
+    shim: &ShimHandle,
+    rec: &Container,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+) -> Result<AttachSession, EngineError> {
+    let stdin = stdin && rec.config.open_stdin;
+    let s = shim
+        .client()
+        .attach(None, stdin, stdout, stderr)
+        .await
+        .map_err(call("attach"))
+        .map_err(shim_err(&rec.id))?;
+    let (out, inp) = s.into_split();
+    Ok(AttachSession {
+        tty: rec.config.tty,
+        output: Some(out),
+        input: stdin.then_some(inp),
+    })
 }
 
 #[cfg(test)]

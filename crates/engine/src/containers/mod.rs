@@ -18,6 +18,7 @@
 mod exec;
 mod io;
 mod lifecycle;
+mod list;
 pub mod merge;
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,7 +31,8 @@ use wharf_shim_api::ShimHandle;
 
 pub use exec::{ExecConfig, ExecSnapshot};
 pub use io::{LogEntry, LogOptions};
-pub use lifecycle::{WaitCondition, WaitResult};
+pub use lifecycle::{WaitCondition, WaitResult, parse_signal};
+pub use list::ListOptions;
 
 use crate::error::{EngineError, io_err};
 use crate::events::{Event, Events};
@@ -308,7 +310,7 @@ impl Containers {
                 }
             }
         };
-        let result = self.create_reserved(&id, &name, req, &mut warnings);
+        let result = self.create_reserved(&id, &name, req);
         if result.is_err() {
             self.release_name(&name, &id);
             let _ = self.images.snapshots().remove(&id);
@@ -317,13 +319,7 @@ impl Containers {
         result.map(|()| Created { id, warnings })
     }
 
-    fn create_reserved(
-        &self,
-        id: &str,
-        name: &str,
-        req: CreateRequest,
-        warnings: &mut Vec<String>,
-    ) -> Result<(), EngineError> {
+    fn create_reserved(&self, id: &str, name: &str, req: CreateRequest) -> Result<(), EngineError> {
         let image_name = req.config.image.clone();
         if image_name.is_empty() {
             return Err(EngineError::InvalidConfig {
@@ -352,7 +348,6 @@ impl Containers {
         }
         if host_config.network_mode == "bridge" {
             tracing::warn!(container_id = %id, "bridge networking is not available yet: the container gets a private network namespace with loopback only (as --network none)");
-            warnings.push("bridge networking is not available yet: the container has loopback only (as --network none)".into());
         }
         if host_config.log_config.typ.is_empty() {
             host_config.log_config.typ = "json-file".into();

@@ -1,0 +1,24 @@
+//! Handlers, by concern. Each parses and validates its request, calls one
+//! engine service, and renders Docker's response.
+
+pub mod containers;
+pub mod exec;
+pub mod system;
+
+use axum::http::Uri;
+
+use crate::error::ApiError;
+use crate::query::Query;
+
+/// The request's query string, parsed.
+pub fn query(uri: &Uri) -> Query {
+    Query::parse(uri.query())
+}
+
+/// Parses a JSON body; an empty body is `T::default()`.
+pub fn json_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))
+}

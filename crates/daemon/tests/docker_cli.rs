@@ -1,0 +1,261 @@
+//! The real docker CLI (v28) against a temporary wharfd: each test starts
+//! its own daemon (data root, exec root, socket), drives it with
+//! `DOCKER_HOST=unix://... docker ...`, checks the output, and tears
+//! everything down (see `common`).
+
+mod common;
+
+use common::Daemon;
+
+#[test]
+fn version_info_and_ping() {
+    let d = Daemon::start();
+    let v = d.ok(&[
+        "version",
+        "--format",
+        "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}",
+    ]);
+    assert_eq!(v, format!("{} 1.50 1.24 linux", env!("CARGO_PKG_VERSION")));
+    let full = d.ok(&["version"]);
+    assert!(
+        full.contains("Server:") && full.contains("Engine:"),
+        "{full}"
+    );
+
+    let info = d.ok(&["info", "--format", "{{.Containers}} {{.Images}} {{.Driver}} {{.CgroupVersion}} {{.OSType}} {{.DockerRootDir}} {{.NCPU}}"]);
+    let f: Vec<&str> = info.split(' ').collect();
+    assert_eq!(f[0], "0");
+    assert_eq!(f[1], "1");
+    assert!(f[2] == "overlay" || f[2] == "copy", "{info}");
+    assert_eq!(f[3], "1", "this host is cgroup v1 hybrid");
+    assert_eq!(f[4], "linux");
+    assert_eq!(f[5], d.data_root().display().to_string());
+    assert_eq!(
+        f[6],
+        std::thread::available_parallelism()
+            .unwrap()
+            .get()
+            .to_string()
+    );
+    let mem: u64 = d
+        .ok(&["info", "--format", "{{.MemTotal}}"])
+        .parse()
+        .unwrap();
+    assert!(mem > 64 << 20);
+
+    let (status, head, body) = d.http("GET", "/_ping", None);
+    assert_eq!(status, 200);
+    assert_eq!(body, "OK");
+    for h in [
+        "Api-Version: 1.50",
+        "Ostype: linux",
+        "Docker-Experimental: false",
+        "Cache-Control: no-cache, no-store, must-revalidate",
+        "Pragma: no-cache",
+        "Builder-Version:",
+    ] {
+        assert!(
+            head.to_ascii_lowercase().contains(&h.to_ascii_lowercase()),
+            "missing {h} in {head}"
+        );
+    }
+    let (status, head, _) = d.http("HEAD", "/v1.44/_ping", None);
+    assert_eq!(status, 200, "{head}");
+    let (status, _, body) = d.http("GET", "/v1.12/version", None);
+    assert_eq!(status, 400);
+    assert!(body.contains("too old"), "{body}");
+    let (status, _, body) = d.http("GET", "/v1.99/version", None);
+    assert_eq!(status, 400);
+    assert!(body.contains("too new"), "{body}");
+    let (status, _, body) = d.http("GET", "/nope", None);
+    assert_eq!(status, 404);
+    assert!(body.contains("\"message\""), "{body}");
+}
+
+#[test]
+fn run_logs_ps_inspect_rm() {
+    let d = Daemon::start();
+    // docker run: create + attach + wait + start, output and exit code.
+    let out = d.docker(&[
+        "run",
+        "--name",
+        "hello",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        common::tail(&d.log(), 40)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "out\n",
+        "log:\n{}",
+        common::tail(&d.log(), 60)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+
+    assert_eq!(d.ok(&["logs", "hello"]), "out");
+    let logs = d.docker(&["logs", "hello"]);
+    assert_eq!(String::from_utf8_lossy(&logs.stderr), "err\n");
+    let ts = d.ok(&["logs", "-t", "hello"]);
+    assert!(ts.ends_with(" out") && ts.starts_with("20"), "{ts}");
+
+    let ps = d.ok(&[
+        "ps",
+        "-a",
+        "--format",
+        "{{.Names}}|{{.Image}}|{{.Status}}|{{.Command}}",
+    ]);
+    assert!(ps.starts_with("hello|busybox|Exited (3) "), "{ps}");
+    assert!(ps.contains("sh -c"), "{ps}");
+    assert_eq!(d.ok(&["ps", "-q"]), "", "nothing running");
+    let state = d.ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.Name}} {{.Config.Image}} {{.HostConfig.NetworkMode}}", "hello"]);
+    assert_eq!(state, "exited 3 /hello busybox bridge");
+
+    // Detached, env, cmd override, wait, ps filters, stop, kill, rm -f.
+    let id = d.ok(&[
+        "run", "-d", "--name", "sleeper", "-e", "FOO=bar", "--label", "team=a", "busybox", "sleep",
+        "300",
+    ]);
+    assert_eq!(id.len(), 64);
+    let ps = d.ok(&["ps", "--format", "{{.ID}} {{.Names}} {{.Status}}"]);
+    assert!(
+        ps.starts_with(&format!("{} sleeper Up ", &id[..12])),
+        "{ps}"
+    );
+    assert_eq!(d.ok(&["ps", "-q", "--filter", "label=team=a"]), id[..12]);
+    assert_eq!(d.ok(&["ps", "-aq", "--filter", "status=exited"]).len(), 12);
+    assert_eq!(d.ok(&["ps", "-q", "--filter", "name=sleep"]), id[..12]);
+    assert_eq!(
+        d.ok(&["ps", "-q", "--filter", &format!("id={}", &id[..6])]),
+        id[..12]
+    );
+    let env = d.ok(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Env}} {{.State.Running}} {{.State.Pid}}",
+        "sleeper",
+    ]);
+    assert!(
+        env.contains("\"FOO=bar\"") && env.contains(" true "),
+        "{env}"
+    );
+
+    // Exec: output, exit code, env and user.
+    let out = d.docker(&["exec", "sleeper", "sh", "-c", "echo $FOO; id -u; exit 7"]);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "bar\n0\n");
+    assert_eq!(
+        d.ok(&[
+            "exec",
+            "-u",
+            "web",
+            "-w",
+            "/tmp",
+            "sleeper",
+            "sh",
+            "-c",
+            "id -u; pwd"
+        ]),
+        "1000\n/tmp"
+    );
+    assert_eq!(
+        d.ok(&["exec", "-e", "A=1", "sleeper", "env"])
+            .lines()
+            .filter(|l| *l == "A=1")
+            .count(),
+        1
+    );
+
+    // Name conflict, bad names, missing image: docker's errors.
+    let (_, err) = d.fails(&["create", "--name", "sleeper", "busybox"]);
+    assert!(err.contains("is already in use by container"), "{err}");
+    let (_, err) = d.fails(&["create", "--name", "bad name", "busybox"]);
+    assert!(err.contains("Invalid container name"), "{err}");
+    let (code, err) = d.fails(&["run", "--pull", "never", "nosuchimage"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("No such image"), "{err}");
+    let (_, err) = d.fails(&["rm", "sleeper"]);
+    assert!(err.contains("container is running"), "{err}");
+
+    let t0 = std::time::Instant::now();
+    d.ok(&["stop", "-t", "1", "sleeper"]);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+    let st = d.ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "sleeper",
+    ]);
+    assert!(st == "exited 137" || st == "exited 143", "{st}");
+    assert_eq!(d.ok(&["wait", "sleeper"]), st.split(' ').nth(1).unwrap());
+
+    d.ok(&["start", "sleeper"]);
+    assert_eq!(
+        d.ok(&["inspect", "--format", "{{.State.Status}}", "sleeper"]),
+        "running"
+    );
+    d.ok(&["kill", "sleeper"]);
+    assert_eq!(d.ok(&["wait", "sleeper"]), "137");
+
+    d.ok(&["start", "sleeper"]);
+    d.ok(&["rm", "-f", "sleeper", "hello"]);
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    let (_, err) = d.fails(&["inspect", "sleeper"]);
+    assert!(
+        err.contains("No such object") || err.contains("No such container"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(d.data_root().join("containers"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
+
+#[test]
+fn stdin_and_tty_and_attach() {
+    let d = Daemon::start();
+    let out = d.docker_stdin(&["run", "-i", "--rm", "busybox", "cat"], b"piped input\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped input\n");
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "--rm removed it");
+
+    // Attach to a running container sees its later output.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; echo tick; sleep 1; echo tock",
+    ]);
+    let out = d.docker(&["attach", "ticker"]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("tock"), "{s}");
+    assert_eq!(d.ok(&["logs", "ticker"]), "tick\ntock");
+    assert_eq!(d.ok(&["logs", "--tail", "1", "ticker"]), "tock");
+
+    // Exec with a terminal (no local tty: the CLI sends raw bytes).
+    d.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "300"]);
+    let out = d.docker_stdin(&["exec", "-i", "box", "cat"], b"via exec\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "via exec\n");
+}
