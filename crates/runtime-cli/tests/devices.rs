@@ -110,20 +110,22 @@ fn extra_device_from_the_spec_is_created() {
     assert_eq!(blk["mode"], "0600", "{blk}");
 }
 
-/// A bundle whose rootfs holds a tun node (char 10:200) at `/tun`, outside
-/// the `/dev` tmpfs, so only the device cgroup decides whether it opens.
-fn bundle_with_tun_node(prefix: &str) -> Bundle {
+/// A bundle whose rootfs holds a block node 242:0 (a major reserved for
+/// local use that no driver registered here, so opening it can create
+/// nothing on the host) at `/blk`, outside the `/dev` tmpfs: only the
+/// device cgroup decides whether opening it reaches the block layer.
+fn bundle_with_block_node(prefix: &str) -> Bundle {
     let mut b = bundle(prefix);
-    let node = b.rootfs().join("tun");
+    let node = b.rootfs().join("blk");
     rustix::fs::mknodat(
         rustix::fs::CWD,
         &node,
-        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::FileType::BlockDevice,
         rustix::fs::Mode::from_raw_mode(0o666),
-        rustix::fs::makedev(10, 200),
+        rustix::fs::makedev(242, 0),
     )
-    .expect("mknod tun node in the rootfs");
-    b.probe_args(&["cat", "/tun"]);
+    .expect("mknod a block node in the rootfs");
+    b.probe_args(&["cat", "/blk"]);
     b
 }
 
@@ -131,25 +133,25 @@ fn bundle_with_tun_node(prefix: &str) -> Bundle {
 fn device_cgroup_allows_only_listed_devices() {
     require_root();
     let rt = runtime();
-    // The default rules deny everything beyond the standard devices.
-    let b = bundle_with_tun_node("devcg");
+    // The default rules deny every block device.
+    let b = bundle_with_block_node("devcg");
     let out = run_output(&rt, &b);
     let lines = probe_lines(&out);
     assert_eq!(lines.len(), 1, "{}", describe(&out));
     assert_eq!(lines[0]["ok"], false, "{}", describe(&out));
     assert_eq!(lines[0]["errno"], 1, "EPERM expected\n{}", describe(&out));
 
-    // Allowed by a rule, the open reaches the driver (which then refuses
-    // to read from an unattached tun with EBADFD).
-    let mut b = bundle_with_tun_node("devcgok");
+    // Allowed by a rule, the open reaches the block layer, which has no
+    // such device (ENXIO).
+    let mut b = bundle_with_block_node("devcgok");
     edit_spec(&mut b, |s| {
         let rules = linux(s)["resources"]["devices"].as_array_mut().unwrap();
-        rules.push(json!({"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rw"}));
+        rules.push(json!({"allow": true, "type": "b", "major": 242, "minor": 0, "access": "rw"}));
     });
     let out = run_output(&rt, &b);
     let lines = probe_lines(&out);
     assert_eq!(lines.len(), 1, "{}", describe(&out));
-    assert_eq!(lines[0]["errno"], 77, "EBADFD expected\n{}", describe(&out));
+    assert_eq!(lines[0]["errno"], 6, "ENXIO expected\n{}", describe(&out));
 
     // The defaults stay usable.
     let mut b = bundle("devcgdef");
