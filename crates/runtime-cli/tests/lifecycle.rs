@@ -261,3 +261,116 @@ fn delete_force_missing_container_succeeds_and_cleanup_is_complete() {
     Cleanup::check_no_leaks(&b.path().to_string_lossy());
     assert!(guard.run().is_ok());
 }
+
+/// Polls `read` until it returns text containing `needle` (at most 10 s).
+fn wait_for_text(what: &str, needle: &str, read: impl Fn() -> String) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = read();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: no {needle:?} within 10 s in {text:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kill_delivers_signals_to_the_init() {
+    require_root();
+    let rt = runtime();
+    let mut b = bundle("sig");
+    b.probe_args(&["signals"]);
+    let id = b.id().to_owned();
+    create_and_start(&rt, &b);
+    let stdout = || String::from_utf8_lossy(&rt.container_output(&id).unwrap().0).into_owned();
+    wait_for_text("probe signals", "\"ready\":true", stdout);
+    assert_success(&rt.kill(&id, "USR1").unwrap(), "kill USR1");
+    wait_for_text("SIGUSR1 delivery", "SIGUSR1", stdout);
+    assert_success(&rt.kill(&id, "15").unwrap(), "kill 15");
+    rt.wait_stopped(&id, Duration::from_secs(5)).unwrap();
+    let text = stdout();
+    let usr1 = text.find("SIGUSR1").unwrap();
+    let term = text.find("SIGTERM").expect("SIGTERM delivered");
+    assert!(usr1 < term, "{text}");
+    let out = rt.kill(&id, "NOSUCHSIGNAL").unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+}
+
+#[test]
+fn kill_all_reaches_every_process() {
+    require_root();
+    let rt = runtime();
+    let mut b = bundle("killall");
+    b.probe_args(&["sleep", "30"]);
+    let id = b.id().to_owned();
+    create_and_start(&rt, &b);
+    let out = rt
+        .output(["exec", "--detach", &id, "/probe", "sleep", "30"])
+        .unwrap();
+    assert_success(&out, "exec --detach");
+    let pids: Vec<i64> =
+        serde_json::from_slice(&rt.output(["ps", "--format", "json", &id]).unwrap().stdout)
+            .unwrap();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert_success(
+        &rt.output(["kill", "--all", &id, "KILL"]).unwrap(),
+        "kill --all",
+    );
+    rt.wait_stopped(&id, Duration::from_secs(5)).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while pids
+        .iter()
+        .any(|p| process_exists(*p) && process_state(*p) != "Z")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kill --all missed one of {pids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_success(&rt.delete(&id).unwrap(), "delete");
+}
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    require_root();
+    let rt = runtime();
+    let mut b = bundle("runsig");
+    b.probe_args(&["signals"]);
+    b.write_config().unwrap();
+    let mut guard = Cleanup::new();
+    guard.container(common::bin(), rt.root(), b.id());
+    let stdout = wharf_testkit::Capture::new().unwrap();
+    let mut child = rt
+        .cmd(["run", "--bundle"])
+        .arg(b.path())
+        .arg(b.id())
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout.stdio().unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn wharf-runtime run");
+    guard.pid(child.id());
+    wait_for_text("probe signals", "\"ready\":true", || stdout.text());
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    wait_for_text("forwarded SIGHUP", "SIGHUP", || stdout.text());
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "{}", stdout.text());
+    assert!(stdout.text().contains("SIGTERM"), "{}", stdout.text());
+}
