@@ -174,7 +174,6 @@ fn map_users(spec: &mut Value) {
 }
 
 #[test]
-#[ignore = "runtime bug (container.rs): exec.fifo is mkfifo'd 0622 under the umask (0600) and owned by host root, so a user-namespaced init cannot open it and exits before start"]
 fn user_namespace_maps_root_to_an_unprivileged_range() {
     require_root();
     let rt = runtime();
@@ -191,7 +190,6 @@ fn user_namespace_maps_root_to_an_unprivileged_range() {
 }
 
 #[test]
-#[ignore = "runtime bug (container.rs): exec.fifo is mkfifo'd 0622 under the umask (0600) and owned by host root, so a user-namespaced init cannot open it and exits before start"]
 fn user_namespace_mappings_are_written() {
     require_root();
     let rt = runtime();

@@ -207,7 +207,6 @@ fn root_capability_sets_are_exact() {
 }
 
 #[test]
-#[ignore = "runtime bug (container.rs): exec.fifo is created 0600 (mode 0622 under the umask), so a non-root process without CAP_DAC_OVERRIDE cannot open it and the init dies before exec"]
 fn non_root_gets_ambient_capabilities_only() {
     require_root();
     let rt = runtime();
@@ -318,7 +317,6 @@ fn seccomp_rule_returns_the_chosen_errno() {
 }
 
 #[test]
-#[ignore = "runtime bug (init.rs): linux.sysctl is written after rootfs::finalize made /proc/sys read-only, so any sysctl fails with EROFS; runc writes sysctls before the read-only paths"]
 fn sysctls_are_applied_in_the_container_only() {
     require_root();
     let rt = runtime();

@@ -222,6 +222,18 @@ impl Runtime {
         let fifo_path = self.store.fifo(&o.id);
         rustix::fs::mkfifoat(rustix::fs::CWD, &fifo_path, Mode::from_raw_mode(0o622))
             .map_err(sys("mkfifo exec.fifo"))?;
+        // mkfifo applies the umask: set 0622 exactly, and give it to the
+        // container's root (mapped id with a user namespace), so an init that
+        // already dropped to its user can still open it for writing.
+        rustix::fs::chmod(&fifo_path, Mode::from_raw_mode(0o622))
+            .map_err(sys("chmod exec.fifo"))?;
+        let (root_uid, root_gid) = host_root_ids(&bundle);
+        rustix::fs::chown(
+            &fifo_path,
+            Some(rustix::fs::Uid::from_raw(root_uid)),
+            Some(rustix::fs::Gid::from_raw(root_gid)),
+        )
+        .map_err(sys("chown exec.fifo"))?;
         let fifo = rustix::fs::open(&fifo_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
             .map_err(sys("open exec.fifo"))?;
         // 4. The console socket, connected while we still see the host.
@@ -889,6 +901,23 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> Result<usize, 
             Err(e) => return Err(sys("poll")(e)),
         }
     }
+}
+
+/// The host uid and gid that container root maps to (0/0 without a user
+/// namespace mapping).
+fn host_root_ids(b: &Bundle) -> (u32, u32) {
+    let linux = b.spec.linux().as_ref();
+    let find = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.into_iter()
+            .flatten()
+            .find(|m| m.container_id() == 0 && m.size() > 0)
+            .map(|m| m.host_id())
+            .unwrap_or(0)
+    };
+    (
+        find(linux.and_then(|l| l.uid_mappings().as_ref())),
+        find(linux.and_then(|l| l.gid_mappings().as_ref())),
+    )
 }
 
 fn write_id_maps(pid: i32, b: &Bundle) -> Result<(), RuntimeError> {

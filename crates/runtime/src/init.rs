@@ -215,8 +215,10 @@ fn init_steps(a: &InitArgs) -> Result<ProcessError, InitError> {
     }
     // 6. pivot_root and the finishing touches on the new root.
     rootfs::pivot(&b.rootfs, a.no_pivot)?;
+    // sysctls before finalize: /proc/sys is one of the read-only paths.
+    rootfs::apply_sysctls(b)?;
     rootfs::finalize(b)?;
-    // 7. Hostname, domainname, sysctls, OOM score.
+    // 7. Hostname, domainname, personality, OOM score.
     if let Some(h) = b.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         rustix::system::sethostname(h.as_bytes()).map_err(sys("sethostname"))?;
     }
@@ -226,7 +228,6 @@ fn init_steps(a: &InitArgs) -> Result<ProcessError, InitError> {
             source,
         })?;
     }
-    rootfs::apply_sysctls(b)?;
     process::apply_personality(
         b.spec
             .linux()
