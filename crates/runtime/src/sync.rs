@@ -1,15 +1,19 @@
 //! The little protocol between the runtime process and the container's init
 //! (or exec) child while the container is being set up.
 //!
-//! One `SOCK_SEQPACKET` socketpair, close-on-exec on both ends; each message
-//! is one JSON datagram. When the child exec's successfully its end closes,
-//! which the parent sees as end-of-file: that is how `exec` learns that the
-//! user's program started.
+//! One `SOCK_STREAM` socketpair, close-on-exec on both ends; each message is
+//! a 4-byte little-endian length followed by that many bytes of JSON (so a
+//! large state JSON, with big annotations, fits). When the child exec's
+//! successfully its end closes, which the parent sees as end-of-file: that
+//! is how `exec` learns that the user's program started.
 
 use std::os::fd::OwnedFd;
 
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use serde::{Deserialize, Serialize};
+
+/// Largest message accepted (a state JSON with generous annotations).
+const MAX_MESSAGE: usize = 16 << 20;
 
 /// Errors of the setup channel.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +55,7 @@ pub struct Channel {
 pub fn pair() -> Result<(Channel, Channel), SyncError> {
     let (a, b) = rustix::net::socketpair(
         AddressFamily::UNIX,
-        SocketType::SEQPACKET,
+        SocketType::STREAM,
         SocketFlags::CLOEXEC,
         None,
     )
@@ -60,27 +64,65 @@ pub fn pair() -> Result<(Channel, Channel), SyncError> {
 }
 
 impl Channel {
-    pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
-        let bytes = serde_json::to_vec(msg).map_err(|e| SyncError::Malformed(e.to_string()))?;
-        rustix::net::send(&self.fd, &bytes, SendFlags::NOSIGNAL)
-            .map_err(|e| SyncError::Io(e.into()))?;
+    fn write_all(&self, mut buf: &[u8]) -> Result<(), SyncError> {
+        while !buf.is_empty() {
+            match rustix::net::send(&self.fd, buf, SendFlags::NOSIGNAL) {
+                Ok(n) => buf = &buf[n..],
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(SyncError::Io(e.into())),
+            }
+        }
         Ok(())
+    }
+
+    /// Fills `buf`; `Ok(false)` on end-of-file before the first byte.
+    fn read_exact(&self, buf: &mut [u8]) -> Result<bool, SyncError> {
+        let mut got = 0;
+        while got < buf.len() {
+            match rustix::net::recv(&self.fd, &mut buf[got..], RecvFlags::empty()) {
+                Ok((0, _)) if got == 0 => return Ok(false),
+                Ok((0, _)) => return Err(SyncError::Malformed("truncated message".into())),
+                Ok((n, _)) => got += n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(SyncError::Io(e.into())),
+            }
+        }
+        Ok(true)
+    }
+
+    pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
+        let body = serde_json::to_vec(msg).map_err(|e| SyncError::Malformed(e.to_string()))?;
+        if body.len() > MAX_MESSAGE {
+            return Err(SyncError::Malformed(format!(
+                "message of {} bytes is too large",
+                body.len()
+            )));
+        }
+        let len = u32::try_from(body.len())
+            .map_err(|_| SyncError::Malformed("message too large".into()))?;
+        let mut frame = Vec::with_capacity(4 + body.len());
+        frame.extend_from_slice(&len.to_le_bytes());
+        frame.extend_from_slice(&body);
+        self.write_all(&frame)
     }
 
     /// Receives one message; `Ok(None)` at end-of-file.
     pub fn recv(&self) -> Result<Option<Msg>, SyncError> {
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = loop {
-            match rustix::net::recv(&self.fd, &mut buf, RecvFlags::empty()) {
-                Ok((n, _)) => break n,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(SyncError::Io(e.into())),
-            }
-        };
-        if n == 0 {
+        let mut len = [0u8; 4];
+        if !self.read_exact(&mut len)? {
             return Ok(None);
         }
-        serde_json::from_slice(&buf[..n])
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_MESSAGE {
+            return Err(SyncError::Malformed(format!(
+                "message of {len} bytes is too large"
+            )));
+        }
+        let mut body = vec![0u8; len];
+        if !self.read_exact(&mut body)? {
+            return Err(SyncError::Malformed("truncated message".into()));
+        }
+        serde_json::from_slice(&body)
             .map(Some)
             .map_err(|e| SyncError::Malformed(e.to_string()))
     }
@@ -109,5 +151,17 @@ mod tests {
         assert!(matches!(b.recv().unwrap(), Some(Msg::HooksDone { state }) if state == "{}"));
         drop(a);
         assert!(b.recv().unwrap().is_none());
+    }
+
+    #[test]
+    fn large_messages_cross() {
+        let (a, b) = pair().unwrap();
+        let big = "x".repeat(4 << 20);
+        let sender = std::thread::spawn(move || a.send(&Msg::HooksDone { state: big }).unwrap());
+        match b.recv().unwrap() {
+            Some(Msg::HooksDone { state }) => assert_eq!(state.len(), 4 << 20),
+            other => panic!("{other:?}"),
+        }
+        sender.join().unwrap();
     }
 }
