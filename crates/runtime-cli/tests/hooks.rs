@@ -237,3 +237,73 @@ fn failing_poststart_hook_does_not_stop_the_container() {
     assert_eq!(rt.state(b.id()).unwrap()["status"], "running");
     assert_success(&rt.delete_force(b.id()).unwrap(), "delete");
 }
+
+#[test]
+fn hook_timeout_holds_when_the_hook_ignores_a_large_state() {
+    require_root();
+    let rt = runtime();
+    let mut b = bundle("hookbig");
+    // Annotations travel in the state on the hook's stdin: make the state
+    // larger than a pipe buffer, for a hook that never reads it.
+    let big = "x".repeat(128 * 1024);
+    edit_spec(&mut b, |s| {
+        s["annotations"] = json!({"wharf.test/big": big});
+        s["hooks"] = json!({"createRuntime": [
+            {"path": "/bin/sleep", "args": ["sleep", "20"], "timeout": 1}
+        ]});
+    });
+    let started = Instant::now();
+    let out = rt.create(&b, b.id()).unwrap();
+    let took = started.elapsed();
+    assert_fails_with(&out, "timed out", "create with a hook ignoring its stdin");
+    assert!(
+        took < Duration::from_secs(8),
+        "the 1 s timeout took {took:?}"
+    );
+    assert_nothing_left(&rt, &b);
+}
+
+#[test]
+fn hook_reads_a_large_state_completely() {
+    require_root();
+    let mut guard = Cleanup::new();
+    let dir = log_dir(&mut guard);
+    let rt = runtime();
+    let mut b = bundle("hookbigok");
+    let big = "y".repeat(128 * 1024);
+    let out_file = dir.join("state.json");
+    edit_spec(&mut b, |s| {
+        s["annotations"] = json!({"wharf.test/big": big});
+        s["hooks"] = json!({"prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", out_file.display())],
+             "timeout": 10}
+        ]});
+    });
+    assert_success(&rt.create(&b, b.id()).unwrap(), "create");
+    let state: Value = serde_json::from_str(&fs::read_to_string(&out_file).unwrap())
+        .expect("the whole state arrived");
+    assert_eq!(
+        state["annotations"]["wharf.test/big"]
+            .as_str()
+            .map(str::len),
+        Some(128 * 1024)
+    );
+    assert_success(&rt.delete_force(b.id()).unwrap(), "delete");
+}
+
+#[test]
+fn large_annotations_do_not_break_create() {
+    require_root();
+    let rt = runtime();
+    let mut b = bundle("bigannot");
+    b.probe_args(&["exit", "0"]);
+    let big = "z".repeat(1 << 20);
+    edit_spec(&mut b, |s| {
+        s["annotations"] = json!({"wharf.test/big": big})
+    });
+    assert_success(
+        &rt.create(&b, b.id()).unwrap(),
+        "create with 1 MiB of annotations",
+    );
+    assert_success(&rt.delete_force(b.id()).unwrap(), "delete");
+}
