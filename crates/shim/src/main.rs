@@ -85,6 +85,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn main() {
+    close_inherited();
     let args = Args::parse();
     // 1. Run from an unwritable view of this binary: exec processes run
     //    shim code inside the container's namespaces (CVE-2019-5736).
@@ -131,6 +132,26 @@ fn main() {
     let _ = std::fs::remove_file(layout::socket_path(&args.state_dir));
     let _ = std::fs::remove_file(layout::pid_path(&args.state_dir));
     std::process::exit(code);
+}
+
+/// Closes every descriptor above stderr inherited from whoever launched us
+/// (a daemon's or a build tool's descriptors without `O_CLOEXEC`): the
+/// shim outlives its launcher and must hold nothing of it. Runs first in
+/// `main`, when nothing in this process owns a descriptor yet.
+fn close_inherited() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // The directory's own descriptor is closed by now: EBADF, skipped.
+        if let Ok(owned) = wharf_sys::process::adopt_fd(fd) {
+            drop(owned);
+        }
+    }
 }
 
 /// Everything between detaching and serving: numbered steps; on failure

@@ -416,7 +416,9 @@ impl Shim {
 
     fn reap(&mut self) {
         loop {
-            match rustix::process::waitpid(None, WaitOptions::NOHANG) {
+            // `wait` is waitpid(-1): any child, whatever its process group
+            // (a container with a terminal runs in a session of its own).
+            match rustix::process::wait(WaitOptions::NOHANG) {
                 Ok(Some((pid, st))) => {
                     if let Some(code) = exit_code(st) {
                         self.record_exit(pid.as_raw_nonzero().get(), code);

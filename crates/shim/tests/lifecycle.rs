@@ -2,6 +2,7 @@
 //! surviving its client, exit.json, delete.
 #![allow(clippy::tests_outside_test_module)] // integration test files are test-only crates
 
+#[allow(dead_code)] // each test file uses part of the fixture
 mod common;
 
 use std::time::Duration;
@@ -226,4 +227,56 @@ async fn delete_with_force_kills_a_running_container() {
     assert_eq!(exit.exit_code, 137);
     assert!(eventually(Duration::from_secs(5), || !alive(shim.pid())));
     assert!(!f.runtime_state().exists());
+}
+
+#[tokio::test]
+async fn the_shim_holds_none_of_its_launchers_descriptors() {
+    check_descriptors(false).await;
+}
+
+#[tokio::test]
+async fn with_a_terminal_the_shim_holds_only_its_own_descriptors() {
+    check_descriptors(true).await;
+}
+
+async fn check_descriptors(tty: bool) {
+    let mut f = Fixture::new("shfds");
+    f.bundle.probe_args(&["sleep", "60"]);
+    f.bundle.process_mut().set_terminal(Some(tty));
+    f.cfg.tty = tty;
+    f.cfg.stdin = true;
+    // A descriptor without O_CLOEXEC, as a careless daemon might leak.
+    let (leak_r, _leak_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::empty()).unwrap();
+    let leaked = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&leak_r)
+    ))
+    .unwrap();
+    let shim = f.spawn().await;
+    let fds: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{}/fd", shim.pid()))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let target = std::fs::read_link(e.path()).unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                target.display().to_string(),
+            )
+        })
+        .collect();
+    for (fd, target) in &fds {
+        if ["0", "1", "2"].contains(&fd.as_str()) {
+            assert_eq!(target, "/dev/null", "fd {fd}: {fds:?}");
+        } else {
+            assert_ne!(
+                target,
+                &leaked.display().to_string(),
+                "inherited fd {fd}: {fds:?}"
+            );
+            assert_ne!(target, "/dev/null", "stray /dev/null at fd {fd}: {fds:?}");
+        }
+    }
+    shim.client().kill(libc::SIGKILL, false).await.unwrap();
+    shim.client().wait().await.unwrap();
+    shim.client().delete(false).await.unwrap();
 }
