@@ -376,3 +376,142 @@ fn readonly_paths_reject_writes() {
     }
     assert!(checked >= 3, "only {checked} read-only paths exist here");
 }
+
+#[test]
+fn recursive_read_only_covers_submounts() {
+    require_root();
+    let rt = runtime();
+    let mut guard = Cleanup::new();
+    let src = host_dir(&mut guard, "mrro");
+    let inner = src.join("inner");
+    fs::create_dir(&inner).unwrap();
+    host_mount(&[
+        "-t",
+        "tmpfs",
+        "-o",
+        "size=1m",
+        "wharf-rro",
+        &inner.to_string_lossy(),
+    ]);
+    guard.mount(&inner);
+    let src_s = src.to_string_lossy().into_owned();
+
+    let mut b = bundle("mrro");
+    edit_spec(&mut b, |s| {
+        add_mount(
+            s,
+            json!({"destination": "/rro", "type": "bind", "source": src_s,
+                            "options": ["rbind", "rro", "rnosuid"]}),
+        );
+        add_mount(
+            s,
+            json!({"destination": "/ro", "type": "bind", "source": src_s,
+                            "options": ["rbind", "ro"]}),
+        );
+    });
+    let report = run_probe(&rt, &b);
+    for mp in ["/rro", "/rro/inner"] {
+        let m = probe_mount(&report, mp);
+        assert!(has_option(m, "ro"), "{mp}: {m}");
+        assert!(has_option(m, "nosuid"), "{mp}: {m}");
+    }
+    assert!(has_option(probe_mount(&report, "/ro"), "ro"));
+    // Plain `ro` is not recursive (as with mount(8) and runc).
+    assert!(has_option(probe_mount(&report, "/ro/inner"), "rw"));
+    // The host's mounts keep their flags.
+    let host = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = host
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(&*inner.to_string_lossy()))
+        .expect("host submount");
+    assert!(line.split(' ').nth(5).unwrap().starts_with("rw"), "{line}");
+}
+
+#[test]
+fn single_file_bind_and_relative_source() {
+    require_root();
+    let rt = runtime();
+    let mut guard = Cleanup::new();
+    let src = host_dir(&mut guard, "mfile");
+    let file = src.join("config.txt");
+    fs::write(&file, "file from the host\n").unwrap();
+    let file_s = file.to_string_lossy().into_owned();
+
+    let mut b = bundle("mfile");
+    // A relative bind source is relative to the bundle directory.
+    fs::create_dir(b.path().join("beside")).unwrap();
+    fs::write(b.path().join("beside/rel.txt"), "relative\n").unwrap();
+    edit_spec(&mut b, |s| {
+        add_mount(
+            s,
+            json!({"destination": "/etc/wharf/config.txt", "type": "bind",
+                            "source": file_s, "options": ["bind", "ro"]}),
+        );
+        add_mount(
+            s,
+            json!({"destination": "/beside", "type": "bind",
+                            "source": "beside", "options": ["rbind", "ro"]}),
+        );
+    });
+    b.args(&[
+        "/bin/sh",
+        "-c",
+        "cat /etc/wharf/config.txt /beside/rel.txt; /probe stat /etc/wharf/config.txt; \
+         /probe write /etc/wharf/config.txt",
+    ]);
+    let out = run_output(&rt, &b);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("file from the host"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(lines.next(), Some("relative"), "{}", describe(&out));
+    let stat: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(stat["type"], "file", "{stat}");
+    let write: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(write["errno"], EROFS, "{write}");
+    assert_eq!(fs::read_to_string(&file).unwrap(), "file from the host\n");
+}
+
+#[test]
+fn no_pivot_runs_and_keeps_the_root_read_only() {
+    require_root();
+    let rt = runtime();
+    let b = bundle("mnopivot");
+    b.write_config().unwrap();
+    let mut guard = Cleanup::new();
+    guard.container(common::bin(), rt.root(), b.id());
+    let out = rt
+        .output([
+            std::ffi::OsStr::new("run"),
+            std::ffi::OsStr::new("--no-pivot"),
+            std::ffi::OsStr::new("--bundle"),
+            b.path().as_os_str(),
+            std::ffi::OsStr::new(b.id()),
+        ])
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let report = probe_json(&out);
+    assert!(has_option(probe_mount(&report, "/"), "ro"));
+    assert_eq!(report["cwd"], "/");
+    drop(guard);
+}
+
+#[test]
+fn unsupported_mount_option_fails_clearly() {
+    require_root();
+    let rt = runtime();
+    let mut b = bundle("mcopyup");
+    edit_spec(&mut b, |s| {
+        add_mount(
+            s,
+            json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+                            "options": ["tmpcopyup"]}),
+        );
+    });
+    let out = run_output(&rt, &b);
+    common::assert_fails_with(&out, "tmpcopyup", "run with tmpcopyup");
+}
