@@ -259,3 +259,106 @@ fn stdin_and_tty_and_attach() {
     let out = d.docker_stdin(&["exec", "-i", "box", "cat"], b"via exec\n");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "via exec\n");
 }
+
+#[test]
+fn tty_run() {
+    let d = Daemon::start();
+    // A terminal: one raw stream, \r\n line endings from the pty.
+    let out = d.docker(&[
+        "run",
+        "-t",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo tty; [ -t 1 ] && echo is-a-tty",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tty\r\nis-a-tty\r\n");
+}
+
+#[test]
+fn restart_pause_rename_events() {
+    let d = Daemon::start();
+    let id = d.ok(&["run", "-d", "--name", "svc", "busybox", "sleep", "300"]);
+    d.ok(&["pause", "svc"]);
+    let status = d.ok(&["ps", "--format", "{{.Status}}"]);
+    assert!(
+        status.starts_with("Up ") && status.ends_with("(Paused)"),
+        "{status}"
+    );
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Paused}}",
+            "svc"
+        ]),
+        "paused true"
+    );
+    d.ok(&["unpause", "svc"]);
+    let pid1 = d.ok(&["inspect", "--format", "{{.State.Pid}}", "svc"]);
+    d.ok(&["restart", "-t", "1", "svc"]);
+    let pid2 = d.ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Pid}} {{.State.Status}}",
+        "svc",
+    ]);
+    assert!(
+        pid2.ends_with(" running") && !pid2.starts_with(&format!("{pid1} ")),
+        "{pid1} -> {pid2}"
+    );
+    d.ok(&["rename", "svc", "svc2"]);
+    assert_eq!(
+        d.ok(&["inspect", "--format", "{{.Name}}", &id[..12]]),
+        "/svc2"
+    );
+
+    // An ambiguous prefix: two containers whose IDs share the first hex digit.
+    let mut ids = vec![id.clone()];
+    while !ids
+        .iter()
+        .any(|a| ids.iter().any(|b| a != b && a[..1] == b[..1]))
+    {
+        ids.push(d.ok(&["create", "busybox", "true"]));
+    }
+    let prefix = ids
+        .iter()
+        .find(|a| ids.iter().any(|b| *a != b && a[..1] == b[..1]))
+        .unwrap()[..1]
+        .to_owned();
+    let (code, err) = d.fails(&["inspect", "--type", "container", &prefix]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("multiple IDs found with provided prefix"),
+        "{err}"
+    );
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ev = d.ok(&[
+        "events",
+        "--since",
+        &(now - 120).to_string(),
+        "--until",
+        &(now + 1).to_string(),
+        "--filter",
+        &format!("container={id}"),
+        "--format",
+        "{{.Action}}",
+    ]);
+    let actions: Vec<&str> = ev.lines().collect();
+    for a in [
+        "create", "start", "pause", "unpause", "kill", "die", "stop", "restart", "rename",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    d.ok(&["rm", "-f", "svc2"]);
+}

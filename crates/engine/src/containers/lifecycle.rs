@@ -460,7 +460,10 @@ impl Containers {
             reason: format!("Invalid signal: {sig_name}"),
         })?;
         let t = timeout.or(rec.config.stop_timeout).unwrap_or(10);
-        self.stop_entry(&e, sig, t).await
+        self.event("kill", &rec, &[("signal", sig.to_string())]);
+        self.stop_entry(&e, sig, t).await?;
+        self.event("stop", &e.snapshot(), &[]);
+        Ok(())
     }
 
     async fn stop_entry(&self, e: &Entry, sig: i32, t: i64) -> Result<(), EngineError> {
@@ -474,29 +477,35 @@ impl Containers {
         if let Err(err) = shim.client().kill(sig, false).await {
             tracing::debug!(container_id = %e.id, error = %err, "stop signal");
         }
-        let waited = if t < 0 {
+        // SIGKILL cannot be ignored: just wait for the exit.
+        let grace = if sig == 9 { 30 } else { t };
+        let waited = if grace < 0 {
             self.wait_exit_after(e, exits, None).await
         } else {
-            self.wait_exit_after(e, exits, Some(Duration::from_secs(t.unsigned_abs())))
+            self.wait_exit_after(e, exits, Some(Duration::from_secs(grace.unsigned_abs())))
                 .await
         };
         if waited {
             return Ok(());
         }
-        tracing::info!(container_id = %e.id, timeout = t, "container did not stop in time; killing");
-        if let Err(err) = shim.client().kill(9, true).await {
-            // "not running": the process is gone already; its exit is on its way.
-            if err.kind() != wharf_shim_api::ErrorKind::Conflict {
-                return Err(shim_err(&e.id)(call("kill")(err)));
+        if sig != 9 {
+            tracing::info!(container_id = %e.id, timeout = t, "container did not stop in time; killing");
+            // Errors here mean the process (or its shim) is already gone; the
+            // wait below is what decides.
+            if let Err(err) = shim.client().kill(9, true).await {
+                tracing::debug!(container_id = %e.id, error = %err, "SIGKILL");
+            }
+            if self
+                .wait_exit_after(e, exits, Some(Duration::from_secs(30)))
+                .await
+            {
+                return Ok(());
             }
         }
-        if !self
-            .wait_exit_after(e, exits, Some(Duration::from_secs(30)))
-            .await
-        {
-            tracing::warn!(container_id = %e.id, "no exit reported 30s after SIGKILL");
-        }
-        Ok(())
+        Err(EngineError::StartFailed {
+            id: e.id.clone(),
+            reason: "the container did not exit 30s after SIGKILL".into(),
+        })
     }
 
     /// Restarts a container (stop, then start).

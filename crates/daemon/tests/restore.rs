@@ -1,0 +1,105 @@
+//! Daemon-level behaviour with the real docker CLI: containers outlive a
+//! SIGKILLed or SIGTERMed daemon and are re-adopted by the next one; a
+//! second daemon on the same data root is refused.
+
+mod common;
+
+use std::process::Command;
+
+use common::Daemon;
+
+#[test]
+fn containers_survive_the_daemon() {
+    let mut d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "long",
+        "busybox",
+        "sh",
+        "-c",
+        "echo before; sleep 2; echo during; sleep 300",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "short",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 42",
+    ]);
+    let pid_before = d.ok(&["inspect", "--format", "{{.State.Pid}}", "long"]);
+
+    // A second daemon on the same data root is refused while this one lives.
+    let out = Command::new(env!("CARGO_BIN_EXE_wharfd"))
+        .arg("--config-file")
+        .arg(d.dir.join("daemon.json"))
+        .arg("--data-root")
+        .arg(d.data_root())
+        .arg("--exec-root")
+        .arg(d.dir.join("x2"))
+        .arg("-H")
+        .arg(format!("unix://{}", d.dir.join("s2.sock").display()))
+        .arg("--shim-binary")
+        .arg(common::shim_binary())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // SIGKILL: nothing graceful; "short" exits while the daemon is away.
+    let st = d.stop_with(9);
+    assert!(!st.success());
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    d.spawn(&common::shim_binary());
+
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Pid}}",
+            "long"
+        ]),
+        format!("running {pid_before}")
+    );
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "short"
+        ]),
+        "exited 42"
+    );
+    assert_eq!(
+        d.ok(&["logs", "long"]),
+        "before\nduring",
+        "logs continue without loss"
+    );
+    assert_eq!(
+        d.ok(&["exec", "long", "echo", "exec-after-restore"]),
+        "exec-after-restore"
+    );
+    assert_eq!(d.ok(&["ps", "--format", "{{.Names}}"]), "long");
+
+    // SIGTERM: graceful, and the container still keeps running.
+    assert!(d.stop_with(15).success(), "graceful shutdown exits 0");
+    assert!(!d.socket.exists(), "socket removed on shutdown");
+    d.spawn(&common::shim_binary());
+    assert_eq!(
+        d.ok(&["inspect", "--format", "{{.State.Status}}", "long"]),
+        "running"
+    );
+    d.ok(&["stop", "-t", "1", "long"]);
+    assert_eq!(
+        d.ok(&["inspect", "--format", "{{.State.Status}}", "long"]),
+        "exited"
+    );
+}
