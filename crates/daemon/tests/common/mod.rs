@@ -4,6 +4,8 @@
 //! with `DOCKER_HOST`, and a guard that removes containers, stops the
 //! daemon, unmounts and deletes everything even when the test fails.
 
+#![allow(dead_code)] // each test binary uses a different subset
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
