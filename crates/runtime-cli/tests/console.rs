@@ -222,3 +222,43 @@ fn terminal_without_console_socket_fails_clearly() {
         "create with terminal and no --console-socket",
     );
 }
+
+#[test]
+fn exec_with_a_tty_gets_its_own_pty() {
+    require_root();
+    let rt = runtime();
+    let mut guard = Cleanup::new();
+    let mut b = bundle("consexec");
+    b.probe_args(&["sleep", "30"]);
+    common::create_and_start(&rt, &b);
+    let (path, listener) = listener(&mut guard);
+    let (out, received) = std::thread::scope(|s| {
+        let receiver = s.spawn(|| receive_console(&listener));
+        let out = rt
+            .output([
+                OsStr::new("exec"),
+                OsStr::new("--tty"),
+                OsStr::new("--console-socket"),
+                path.as_os_str(),
+                OsStr::new(b.id()),
+                OsStr::new("/probe"),
+            ])
+            .expect("wharf-runtime exec --tty");
+        let received = receiver.join().unwrap_or_else(|_| {
+            panic!("no console received; the runtime said:\n{}", describe(&out))
+        });
+        (out, received)
+    });
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = received.output.replace("\r\n", "\n");
+    let report: Value =
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
+    assert_eq!(report["tty"]["stdout"]["isatty"], true, "{}", report["tty"]);
+    assert_eq!(
+        report["tty"]["stdin"]["ttyname"],
+        received.slave_name.as_str()
+    );
+    // Its own session, apart from the init's.
+    assert_ne!(report["sid"], 1, "{report}");
+    assert_eq!(report["sid"], report["pid"], "{report}");
+}

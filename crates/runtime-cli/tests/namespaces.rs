@@ -270,3 +270,27 @@ fn time_namespace_gets_the_offsets() {
         "{offsets:?}"
     );
 }
+
+#[test]
+fn user_namespace_container_has_working_devices() {
+    require_root();
+    let rt = runtime();
+    let mut b = bundle("userdev");
+    edit_spec(&mut b, map_users);
+    b.args(&[
+        "/bin/sh",
+        "-c",
+        "/probe stat /dev/null; echo discarded > /dev/null && head -c 3 /dev/zero | wc -c",
+    ]);
+    let out = common::run_output(&rt, &b);
+    assert_success(&out, "run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let st: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(st["type"], "char", "{st}");
+    assert_eq!(
+        (st["rdev_major"].as_u64(), st["rdev_minor"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(lines.next().map(str::trim), Some("3"), "{text}");
+}
