@@ -374,3 +374,56 @@ fn run_forwards_signals_to_the_container() {
     assert_eq!(status.code(), Some(0), "{}", stdout.text());
     assert!(stdout.text().contains("SIGTERM"), "{}", stdout.text());
 }
+
+#[test]
+fn create_pid_file_and_a_container_that_exits_on_its_own() {
+    require_root();
+    let rt = runtime();
+    let mut guard = Cleanup::new();
+    let dir = common::scratch_dir(&mut guard, "pidfile");
+    let pid_file = dir.join("init.pid");
+    let mut b = bundle("pidfile");
+    b.probe_args(&["exit", "0"]);
+    b.write_config().unwrap();
+    guard.container(common::bin(), rt.root(), b.id());
+    let mut cmd = rt.cmd(["create", "--pid-file"]);
+    cmd.arg(&pid_file).arg("--bundle").arg(b.path()).arg(b.id());
+    let out = wharf_testkit::run_bounded(&mut cmd, Duration::from_secs(20)).unwrap();
+    assert_success(&out, "create --pid-file");
+    let written: i64 = std::fs::read_to_string(&pid_file)
+        .expect("pid file written by create")
+        .trim()
+        .parse()
+        .expect("a number");
+    assert_eq!(written, state_pid(&rt, b.id()));
+    assert_success(&rt.start(b.id()).unwrap(), "start");
+    // The process exits by itself: the container is stopped, not gone.
+    let state = rt.wait_stopped(b.id(), Duration::from_secs(5)).unwrap();
+    assert_eq!(state["status"], "stopped");
+    assert_success(&rt.delete(b.id()).unwrap(), "delete");
+}
+
+#[test]
+fn run_detach_returns_while_the_container_runs() {
+    require_root();
+    let rt = runtime();
+    let mut b = bundle("detach");
+    b.probe_args(&["sleep", "30"]);
+    b.write_config().unwrap();
+    let mut guard = Cleanup::new();
+    guard.container(common::bin(), rt.root(), b.id());
+    let started = std::time::Instant::now();
+    let out = rt
+        .output([
+            std::ffi::OsStr::new("run"),
+            std::ffi::OsStr::new("--detach"),
+            std::ffi::OsStr::new("--bundle"),
+            b.path().as_os_str(),
+            std::ffi::OsStr::new(b.id()),
+        ])
+        .unwrap();
+    assert_success(&out, "run --detach");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(rt.state(b.id()).unwrap()["status"], "running");
+    assert_success(&rt.delete_force(b.id()).unwrap(), "delete --force");
+}
