@@ -362,3 +362,101 @@ fn restart_pause_rename_events() {
     }
     d.ok(&["rm", "-f", "svc2"]);
 }
+
+#[test]
+fn bad_input_is_refused_cleanly() {
+    let d = Daemon::start();
+    let count = || {
+        std::fs::read_dir(d.data_root().join("containers"))
+            .unwrap()
+            .count()
+    };
+    let (status, _, body) = d.http("POST", "/containers/create", Some("{not json"));
+    assert_eq!(status, 400);
+    assert!(body.contains("\"message\""), "{body}");
+    let (status, _, body) = d.http(
+        "POST",
+        "/containers/create",
+        Some(r#"{"Image": "busybox", "HostConfig": {"Memory": 1024}}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Minimum memory limit"), "{body}");
+    let (status, _, body) = d.http(
+        "POST",
+        "/containers/create",
+        Some(r#"{"Image": "busybox", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, _, _) = d.http(
+        "POST",
+        "/containers/create?name=capx",
+        Some(r#"{"Image": "busybox", "HostConfig": {"CapAdd": ["CAP_BOGUS"]}}"#),
+    );
+    assert_eq!(status, 400);
+    let (status, _, body) = d.http(
+        "POST",
+        "/containers/create",
+        Some(r#"{"Image": "busybox", "Cmd": 5}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    let big = format!(
+        r#"{{"Image": "busybox", "Env": ["{}"]}}"#,
+        "x".repeat(5 << 20)
+    );
+    let (status, _, _) = d.http("POST", "/containers/create", Some(&big));
+    assert_eq!(status, 413, "unbounded bodies are bounded");
+    assert_eq!(count(), 0, "nothing half-created");
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "and no name left reserved");
+    d.ok(&["create", "--name", "xx", "busybox"]);
+
+    let (_, err) = d.fails(&["run", "--memory", "1k", "busybox", "true"]);
+    assert!(err.contains("Minimum memory limit"), "{err}");
+    d.ok(&["run", "-d", "--name", "kk", "busybox", "sleep", "300"]);
+    let (_, err) = d.fails(&["kill", "--signal", "SIGBOGUS", "kk"]);
+    assert!(err.contains("Invalid signal"), "{err}");
+    let (status, _, _) = d.http("POST", "/containers/kk/start", None);
+    assert_eq!(status, 304, "start of a running container");
+    let (status, _, _) = d.http("POST", "/containers/xx/stop", None);
+    assert_eq!(status, 304, "stop of a stopped container");
+    let (status, _, body) = d.http("POST", "/containers/xx/kill", None);
+    assert_eq!(status, 409, "{body}");
+    let (status, _, body) = d.http("GET", "/containers/nope/json", None);
+    assert_eq!(
+        (status, body.trim()),
+        (404, r#"{"message":"No such container: nope"}"#)
+    );
+    let (status, _, _) = d.http("GET", "/containers/json?filters=%7Bbad", None);
+    assert_eq!(status, 400);
+    let (status, _, body) = d.http(
+        "GET",
+        "/containers/json?filters=%7B%22color%22%3A%5B%22red%22%5D%7D",
+        None,
+    );
+    assert_eq!(status, 400, "{body}");
+    // The daemon still serves.
+    assert_eq!(d.ok(&["ps", "-a", "--format", "{{.Names}}"]), "kk\nxx");
+}
+
+#[test]
+fn logs_follow_and_start_attach() {
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.3; done",
+    ]);
+    // -f follows until the container exits.
+    let out = d.ok(&["logs", "-f", "counter"]);
+    assert_eq!(out, "line1\nline2\nline3");
+    // start -a attaches to a stopped container's next run.
+    let out = d.ok(&["start", "-a", "counter"]);
+    assert_eq!(out, "line1\nline2\nline3");
+    assert_eq!(d.ok(&["logs", "counter"]).lines().count(), 6);
+    let since_nothing = d.ok(&["logs", "--since", "2999-01-01T00:00:00Z", "counter"]);
+    assert_eq!(since_nothing, "");
+}

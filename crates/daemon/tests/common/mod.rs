@@ -330,9 +330,14 @@ impl Daemon {
         let mut s = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let body = body.unwrap_or("");
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: wharf\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        // A server refusing a large body may close before it is all written.
+        let _ = write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: wharf\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
         let mut resp = Vec::new();
-        s.read_to_end(&mut resp).unwrap();
+        let _ = s.read_to_end(&mut resp);
         let text = String::from_utf8_lossy(&resp).into_owned();
         let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         let status = head
