@@ -280,3 +280,31 @@ async fn check_descriptors(tty: bool) {
     shim.client().wait().await.unwrap();
     shim.client().delete(false).await.unwrap();
 }
+
+#[tokio::test]
+#[ignore = "wharf-runtime: the init keeps SIG_IGN dispositions of its parent (SIGPIPE, ignored by \
+            every Rust program) across execve; the reset belongs before execve in the runtime"]
+async fn the_container_does_not_inherit_an_ignored_sigpipe() {
+    let mut f = Fixture::new("shsig");
+    f.bundle
+        .args(&["/bin/sh", "-c", "grep SigIgn /proc/self/status"]);
+    let shim = f.spawn().await;
+    shim.client().start().await.unwrap();
+    shim.client().wait().await.unwrap();
+    let line: String = f
+        .log_entries()
+        .iter()
+        .map(|e| e["log"].as_str().unwrap().to_owned())
+        .collect();
+    let mask = line
+        .trim()
+        .strip_prefix("SigIgn:\t")
+        .and_then(|m| u64::from_str_radix(m, 16).ok())
+        .unwrap_or_else(|| panic!("{line:?}"));
+    assert_eq!(
+        mask & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE ignored: {line:?}"
+    );
+    shim.client().delete(false).await.unwrap();
+}
