@@ -339,6 +339,13 @@ fn exec_user(
             let _ = wharf_sys::process::clear_cloexec(fd);
         }
     }
+    // Signals as a fresh process has them (no inherited SIG_IGN or mask).
+    if let Err(e) = wharf_sys::process::reset_signals_for_exec() {
+        return ProcessError::Sys {
+            op: "reset signal dispositions".into(),
+            source: e,
+        };
+    }
     // No descriptor of the runtime survives into the container.
     if let Err(e) = wharf_sys::process::cloexec_from(3 + preserve_fds) {
         return ProcessError::Sys {

@@ -282,8 +282,6 @@ async fn check_descriptors(tty: bool) {
 }
 
 #[tokio::test]
-#[ignore = "wharf-runtime: the init keeps SIG_IGN dispositions of its parent (SIGPIPE, ignored by \
-            every Rust program) across execve; the reset belongs before execve in the runtime"]
 async fn the_container_does_not_inherit_an_ignored_sigpipe() {
     let mut f = Fixture::new("shsig");
     f.bundle

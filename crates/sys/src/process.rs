@@ -276,3 +276,41 @@ pub fn set_io_priority(class: u32, level: u32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Resets every ignored signal to its default action and unblocks all
+/// signals, so the program exec'd next starts as a fresh process would:
+/// ignored dispositions and the signal mask survive `execve`, and Rust
+/// programs ignore SIGPIPE at startup.
+pub fn reset_signals_for_exec() -> io::Result<()> {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a zeroed sigaction is a valid out-parameter; sigaction
+        // only writes to it. Invalid signal numbers fail with EINVAL.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: querying the current action (act = NULL) has no effect.
+        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } != 0 {
+            continue;
+        }
+        if old.sa_sigaction == libc::SIG_IGN {
+            // SAFETY: a zeroed sigaction with SIG_DFL (0) and an empty mask
+            // restores the default action; no handler code is installed.
+            let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+            dfl.sa_sigaction = libc::SIG_DFL;
+            // SAFETY: `dfl` is fully initialised and outlives the call.
+            if unsafe { libc::sigaction(sig, &dfl, std::ptr::null_mut()) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    // SAFETY: an empty set is initialised by sigemptyset before use.
+    let mut empty: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `empty` is a valid sigset_t owned by this frame.
+    unsafe { libc::sigemptyset(&mut empty) };
+    // SAFETY: SIG_SETMASK with a valid set; the old mask is not requested.
+    if unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
