@@ -71,3 +71,17 @@ fn unsupported_fields_are_refused() {
     // Refused before anything was created.
     assert!(!rt.root().join(&id).exists());
 }
+
+#[test]
+fn no_signal_is_ignored_or_blocked_in_the_container() {
+    require_root();
+    let rt = runtime();
+    let mut bundle = Bundle::new().expect("bundle");
+    // grep itself is the container's process: its status shows what it inherited.
+    bundle.args(&["/bin/grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]);
+    let out = rt.run(&bundle, &unique_id("sigs")).expect("run");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("SigBlk:\t0000000000000000"), "{text}");
+    assert!(text.contains("SigIgn:\t0000000000000000"), "{text}");
+}
