@@ -15,23 +15,31 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument as _;
 
-/// Something that accepts connections.
+/// Something that accepts connections. `accept` returns the raw
+/// connection quickly; `prepare` (run in the connection's own task, so a
+/// slow client cannot stall the accept loop) turns it into the stream HTTP
+/// is spoken on (a TLS handshake, or nothing).
 pub trait Accept: Send + 'static {
-    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    type Io: Send + 'static;
+    type Conn: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     fn accept(&mut self) -> impl Future<Output = std::io::Result<Self::Io>> + Send;
+    fn prepare(
+        &self,
+        io: Self::Io,
+    ) -> impl Future<Output = std::io::Result<Self::Conn>> + Send + 'static;
 }
 
 impl Accept for tokio::net::UnixListener {
     type Io = tokio::net::UnixStream;
+    type Conn = tokio::net::UnixStream;
     async fn accept(&mut self) -> std::io::Result<Self::Io> {
         tokio::net::UnixListener::accept(self).await.map(|(s, _)| s)
     }
-}
-
-impl Accept for tokio::net::TcpListener {
-    type Io = tokio::net::TcpStream;
-    async fn accept(&mut self) -> std::io::Result<Self::Io> {
-        tokio::net::TcpListener::accept(self).await.map(|(s, _)| s)
+    fn prepare(
+        &self,
+        io: Self::Io,
+    ) -> impl Future<Output = std::io::Result<Self::Conn>> + Send + 'static {
+        std::future::ready(Ok(io))
     }
 }
 
@@ -60,7 +68,15 @@ pub async fn serve<L: Accept>(
         };
         let svc = TowerToHyperService::new(router.clone());
         let token = token.clone();
+        let prepare = listener.prepare(io);
         tracker.spawn(async move {
+            let io = match prepare.await {
+                Ok(io) => io,
+                Err(e) => {
+                    tracing::info!(error = %e, "connection refused during handshake");
+                    return;
+                }
+            };
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(io), svc)
                 .with_upgrades();

@@ -6,10 +6,11 @@
 
 mod config;
 mod listen;
+mod tls;
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser as _;
 use tokio::signal::unix::{SignalKind, signal};
 use wharf_engine::{Engine, EngineConfig, Layout};
@@ -49,21 +50,11 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         .iter()
         .map(|h| listen::parse_host(h))
         .collect::<anyhow::Result<_>>()?;
-    for h in &hosts {
-        if let listen::Host::Tcp(addr) = h {
-            let t = &cfg.tls;
-            if t.verify || t.cert.is_some() || t.key.is_some() || t.cacert.is_some() {
-                bail!(
-                    "tcp://{addr}: TLS listeners (--tlsverify --tlscacert --tlscert --tlskey) are not implemented yet; \
-                     use a unix socket (or an SSH tunnel to it)"
-                );
-            }
-            bail!(
-                "refusing to listen on tcp://{addr} without TLS: anyone reaching it would be root on this host. \
-                 Use a unix socket; TLS (--tlsverify --tlscacert --tlscert --tlskey) is not implemented yet"
-            );
-        }
-    }
+    let acceptor = if hosts.iter().any(|h| matches!(h, listen::Host::Tcp(_))) {
+        Some(tls::acceptor(&cfg.tls)?)
+    } else {
+        None
+    };
     let snapshot_driver = cfg
         .storage_driver
         .as_deref()
@@ -91,22 +82,28 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     let mut servers = tokio::task::JoinSet::new();
     let mut sockets = Vec::new();
     for h in hosts {
-        let listen::Host::Unix(path) = h else {
-            continue;
-        };
-        let l = listen::bind_unix(&path, cfg.group.as_deref())?;
-        tracing::info!(socket = %path.display(), "API listening");
-        sockets.push(path);
         let mut rx = stop_rx.clone();
+        let stop = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
         let router = router.clone();
-        servers.spawn(wharf_api::serve(
-            l,
-            router,
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            },
-            Duration::from_secs(2),
-        ));
+        match h {
+            listen::Host::Unix(path) => {
+                let l = listen::bind_unix(&path, cfg.group.as_deref())?;
+                tracing::info!(socket = %path.display(), "API listening");
+                sockets.push(path);
+                servers.spawn(wharf_api::serve(l, router, stop, Duration::from_secs(2)));
+            }
+            listen::Host::Tcp(addr) => {
+                let tcp = tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .with_context(|| format!("cannot listen on tcp://{addr}"))?;
+                let acceptor = acceptor.clone().context("TLS acceptor")?;
+                tracing::info!(address = %addr, "API listening (TLS, client certificates required)");
+                let l = tls::TlsListener { tcp, acceptor };
+                servers.spawn(wharf_api::serve(l, router, stop, Duration::from_secs(2)));
+            }
+        }
     }
     tracing::info!(version = wharf_engine::system::VERSION, data_root = %cfg.data_root.display(), "wharfd ready");
     shutdown_signal().await;

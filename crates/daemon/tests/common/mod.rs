@@ -146,6 +146,8 @@ pub struct Daemon {
     pub socket: PathBuf,
     child: Option<Child>,
     docker_config: PathBuf,
+    /// Extra wharfd arguments (kept across restarts).
+    pub extra_args: Vec<String>,
 }
 
 impl Daemon {
@@ -159,18 +161,40 @@ impl Daemon {
 
     /// A fresh daemon with the busybox image.
     pub fn start() -> Daemon {
-        wharf_testkit::require_root();
-        let shim = shim_binary();
+        Daemon::start_with(Vec::new())
+    }
+
+    /// A fresh daemon with extra wharfd arguments (they may name files in
+    /// [`Daemon::scratch_dir`] that `setup` writes first).
+    pub fn start_with_setup(setup: impl FnOnce(&Path) -> Vec<String>) -> Daemon {
+        let dir = Daemon::scratch_dir();
+        let args = setup(&dir);
+        Daemon::start_in(dir, args)
+    }
+
+    fn scratch_dir() -> PathBuf {
         // Short: the shims' socket paths must fit in 108 bytes.
         let id = wharf_testkit::unique_id("");
         let tail: String = id.chars().rev().take(8).collect();
         let dir = PathBuf::from(format!("/tmp/wt{tail}"));
         std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A fresh daemon with extra wharfd arguments.
+    pub fn start_with(extra_args: Vec<String>) -> Daemon {
+        Daemon::start_in(Daemon::scratch_dir(), extra_args)
+    }
+
+    fn start_in(dir: PathBuf, extra_args: Vec<String>) -> Daemon {
+        wharf_testkit::require_root();
+        let shim = shim_binary();
         let mut d = Daemon {
             socket: dir.join("s.sock"),
             docker_config: dir.join("cfg"),
             dir,
             child: None,
+            extra_args,
         };
         std::fs::create_dir_all(&d.docker_config).unwrap();
         install_busybox_image(&d.data_root());
@@ -200,6 +224,7 @@ impl Daemon {
             .arg(shim)
             .arg("--log-level")
             .arg("debug")
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -248,6 +273,16 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The docker CLI with this daemon's client config, for any host.
+    pub fn docker_cmd(&self) -> Command {
+        let mut c = Command::new(DOCKER);
+        c.env("DOCKER_CONFIG", &self.docker_config)
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION");
+        c
     }
 
     fn command(&self, args: &[&str]) -> Command {

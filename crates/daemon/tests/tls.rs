@@ -1,0 +1,194 @@
+//! `-H tcp://` with `--tlsverify`: the docker CLI with a client certificate
+//! from the test CA gets in; without one it is refused.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::Daemon;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate.
+fn make_certs(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=wharf-test-ca",
+        ],
+    );
+    for (name, cn, ext) in [
+        (
+            "server",
+            "localhost",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("client", "client", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{name}-key.pem"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={cn}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "1",
+                "-extfile",
+                &format!("{name}.ext"),
+            ],
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn tcp_with_tlsverify() {
+    let port = free_port();
+    let d = Daemon::start_with_setup(|dir| {
+        make_certs(dir);
+        let p = |f: &str| dir.join(f).display().to_string();
+        vec![
+            "-H".into(),
+            format!("tcp://127.0.0.1:{port}"),
+            "--tlsverify".into(),
+            "--tlscacert".into(),
+            p("ca.pem"),
+            "--tlscert".into(),
+            p("server.pem"),
+            "--tlskey".into(),
+            p("server-key.pem"),
+        ]
+    });
+    let host = format!("tcp://127.0.0.1:{port}");
+    let f = |n: &str| d.dir.join(n).display().to_string();
+    let mut ok = d.docker_cmd();
+    ok.args([
+        "--tlsverify",
+        "--tlscacert",
+        &f("ca.pem"),
+        "--tlscert",
+        &f("client.pem"),
+        "--tlskey",
+        &f("client-key.pem"),
+        "-H",
+        &host,
+        "version",
+        "--format",
+        "{{.Server.APIVersion}}",
+    ]);
+    let out = wharf_testkit::run_bounded(&mut ok, Duration::from_secs(30)).unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        common::tail(&d.log(), 20)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.50");
+
+    // TLS without a client certificate: refused.
+    let mut no_cert = d.docker_cmd();
+    no_cert.args([
+        "--tls",
+        "--tlscacert",
+        &f("ca.pem"),
+        "-H",
+        &host,
+        "version",
+        "--format",
+        "{{.Server.APIVersion}}",
+    ]);
+    let out = wharf_testkit::run_bounded(&mut no_cert, Duration::from_secs(30)).unwrap();
+    assert!(
+        !out.status.success(),
+        "a client without a certificate got in"
+    );
+
+    // The unix socket is served alongside.
+    assert_eq!(d.ok(&["version", "--format", "{{.Server.Os}}"]), "linux");
+}
+
+#[test]
+fn plain_tcp_is_refused() {
+    let port = free_port();
+    let out = Command::new(env!("CARGO_BIN_EXE_wharfd"))
+        .args(["--config-file", "/dev/null/none.json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d.json"), "{}").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wharfd"))
+        .arg("--config-file")
+        .arg(dir.path().join("d.json"))
+        .arg("--data-root")
+        .arg(dir.path().join("data"))
+        .arg("--exec-root")
+        .arg(dir.path().join("exec"))
+        .args([
+            "-H",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--shim-binary",
+            "/bin/true",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--tlsverify"), "{err}");
+}
