@@ -277,39 +277,70 @@ pub fn set_io_priority(class: u32, level: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// The kernel's `struct sigaction` for `rt_sigaction(2)` on x86_64/aarch64
+/// (glibc's wrapper refuses signals 32 and 33, which it reserves).
+#[repr(C)]
+#[derive(Default)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
 /// Resets every ignored signal to its default action and unblocks all
 /// signals, so the program exec'd next starts as a fresh process would:
 /// ignored dispositions and the signal mask survive `execve`, and Rust
 /// programs ignore SIGPIPE at startup.
 pub fn reset_signals_for_exec() -> io::Result<()> {
-    for sig in 1..=libc::SIGRTMAX() {
+    const SIGSET_SIZE: usize = 8;
+    for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: a zeroed sigaction is a valid out-parameter; sigaction
-        // only writes to it. Invalid signal numbers fail with EINVAL.
-        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: querying the current action (act = NULL) has no effect.
-        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } != 0 {
+        let mut old = KernelSigaction::default();
+        // SAFETY: querying (act = NULL) writes only into `old`, a correctly
+        // sized kernel sigaction owned by this frame.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::null::<KernelSigaction>(),
+                &mut old as *mut KernelSigaction,
+                SIGSET_SIZE,
+            )
+        };
+        if r != 0 || old.handler != libc::SIG_IGN {
             continue;
         }
-        if old.sa_sigaction == libc::SIG_IGN {
-            // SAFETY: a zeroed sigaction with SIG_DFL (0) and an empty mask
-            // restores the default action; no handler code is installed.
-            let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
-            dfl.sa_sigaction = libc::SIG_DFL;
-            // SAFETY: `dfl` is fully initialised and outlives the call.
-            if unsafe { libc::sigaction(sig, &dfl, std::ptr::null_mut()) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
+        let dfl = KernelSigaction::default(); // SIG_DFL, no flags, empty mask
+        // SAFETY: `dfl` is initialised and outlives the call; SIG_DFL installs
+        // no handler code.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                SIGSET_SIZE,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
         }
     }
-    // SAFETY: an empty set is initialised by sigemptyset before use.
-    let mut empty: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `empty` is a valid sigset_t owned by this frame.
-    unsafe { libc::sigemptyset(&mut empty) };
-    // SAFETY: SIG_SETMASK with a valid set; the old mask is not requested.
-    if unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) } != 0 {
+    let empty: u64 = 0;
+    // SAFETY: SIG_SETMASK with a valid 8-byte set; the old mask is not requested.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty as *const u64,
+            std::ptr::null_mut::<u64>(),
+            SIGSET_SIZE,
+        )
+    };
+    if r != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
