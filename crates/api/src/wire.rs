@@ -337,6 +337,67 @@ pub fn exec_inspect(x: &ExecSnapshot) -> Value {
     })
 }
 
+fn cpu_json(s: &wharf_engine::containers::StatsSample) -> Value {
+    let cpu = s.stats.cpu.clone().unwrap_or_default();
+    json!({
+        "cpu_usage": {
+            "total_usage": cpu.total_usage_ns,
+            "percpu_usage": cpu.percpu_usage_ns,
+            "usage_in_kernelmode": cpu.system_ns,
+            "usage_in_usermode": cpu.user_ns,
+        },
+        "system_cpu_usage": s.system_cpu_ns,
+        "online_cpus": s.online_cpus,
+        "throttling_data": {
+            "periods": cpu.throttling.periods,
+            "throttled_periods": cpu.throttling.throttled_periods,
+            "throttled_time": cpu.throttling.throttled_time_ns,
+        },
+    })
+}
+
+/// One `GET /containers/{id}/stats` object (cgroup v1 shape), `pre` being
+/// the previous sample for CPU percentages.
+pub fn stats(
+    c: &Container,
+    s: &wharf_engine::containers::StatsSample,
+    pre: Option<&wharf_engine::containers::StatsSample>,
+) -> Value {
+    let mem = s.stats.memory.clone().unwrap_or_default();
+    let limit = mem.limit.unwrap_or(u64::MAX).min(s.mem_total);
+    let blkio = s.stats.blkio.clone().unwrap_or_default();
+    let entries = |v: &[wharf_engine::containers::BlkioEntry]| -> Value {
+        v.iter()
+            .map(|e| json!({"major": e.major, "minor": e.minor, "op": e.op, "value": e.value}))
+            .collect()
+    };
+    let pids = s.stats.pids.clone().unwrap_or_default();
+    json!({
+        "name": c.name,
+        "id": c.id,
+        "read": time::rfc3339_nano(s.read),
+        "preread": pre.map_or_else(|| time::ZERO_TIME.to_owned(), |p| time::rfc3339_nano(p.read)),
+        "pids_stats": {"current": pids.current, "limit": pids.limit},
+        "blkio_stats": {
+            "io_service_bytes_recursive": entries(&blkio.io_service_bytes_recursive),
+            "io_serviced_recursive": entries(&blkio.io_serviced_recursive),
+            "io_queue_recursive": null, "io_service_time_recursive": null, "io_wait_time_recursive": null,
+            "io_merged_recursive": null, "io_time_recursive": null, "sectors_recursive": null,
+        },
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": cpu_json(s),
+        "precpu_stats": pre.map_or_else(|| json!({"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}), cpu_json),
+        "memory_stats": {
+            "usage": mem.usage,
+            "max_usage": mem.max_usage,
+            "failcnt": mem.failcnt,
+            "limit": limit,
+            "stats": mem.stat,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

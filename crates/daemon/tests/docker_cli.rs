@@ -433,8 +433,19 @@ fn bad_input_is_refused_cleanly() {
         None,
     );
     assert_eq!(status, 400, "{body}");
-    // The daemon still serves.
-    assert_eq!(d.ok(&["ps", "-a", "--format", "{{.Names}}"]), "kk\nxx");
+    // Commands that cannot run: docker's 127 and 126, the reason shown.
+    let (code, err) = d.fails(&["run", "busybox", "no-such-command"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("executable file not found"), "{err}");
+    let (code, _) = d.fails(&["run", "--name", "noexec", "busybox", "/etc/passwd"]);
+    assert_eq!(code, 126);
+    let (_, err) = d.fails(&["exec", "noexec", "true"]);
+    assert!(err.contains("is not running"), "{err}");
+    d.ok(&["rm", "noexec"]);
+    // The daemon still serves; prune removes every stopped container.
+    let pruned = d.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains("Deleted Containers:"), "{pruned}");
+    assert_eq!(d.ok(&["ps", "-a", "--format", "{{.Names}}"]), "kk");
 }
 
 #[test]
@@ -459,4 +470,51 @@ fn logs_follow_and_start_attach() {
     assert_eq!(d.ok(&["logs", "counter"]).lines().count(), 6);
     let since_nothing = d.ok(&["logs", "--since", "2999-01-01T00:00:00Z", "counter"]);
     assert_eq!(since_nothing, "");
+}
+
+#[test]
+fn top_and_stats() {
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "50",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 301; echo done",
+    ]);
+    let top = d.ok(&["top", "busy"]);
+    let mut lines = top.lines();
+    let header = lines.next().unwrap();
+    assert!(header.contains("PID") && header.contains("CMD"), "{top}");
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.iter().any(|r| r.contains("sleep 301")), "{top}");
+    assert!(
+        rows.iter().all(|r| !r.contains("wharfd")),
+        "only the container's processes: {top}"
+    );
+
+    let s = d.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}|{{.MemUsage}}|{{.PIDs}}|{{.CPUPerc}}",
+        "busy",
+    ]);
+    let f: Vec<&str> = s.split('|').collect();
+    assert_eq!(f[0], "busy", "{s}");
+    assert!(
+        f[1].ends_with("/ 64MiB"),
+        "memory limit from the cgroup: {s}"
+    );
+    assert_eq!(f[2], "2", "sh and sleep: {s}");
+    assert!(f[3].ends_with('%'), "{s}");
+    let (_, err) = d.fails(&["top", "nope"]);
+    assert!(err.contains("No such container"), "{err}");
 }

@@ -72,6 +72,13 @@ pub async fn create(State(s): State<Arc<AppState>>, uri: Uri, body: Bytes) -> Ap
         .into_response())
 }
 
+/// `POST /containers/prune`.
+pub async fn prune(State(s): State<Arc<AppState>>, uri: Uri) -> ApiResult<Response> {
+    let filters = query(&uri).filters()?;
+    let (ids, space) = s.engine.containers.prune(&filters).await?;
+    Ok(axum::Json(json!({"ContainersDeleted": ids, "SpaceReclaimed": space})).into_response())
+}
+
 /// `GET /containers/{id}/json`.
 pub async fn inspect(
     State(s): State<Arc<AppState>>,
@@ -330,4 +337,71 @@ pub async fn attach(
         }
     });
     Ok(hijack::upgraded_response(tty))
+}
+
+/// `GET /containers/{id}/top?ps_args=`.
+pub async fn top(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let q = query(&uri);
+    let t = s
+        .engine
+        .containers
+        .top(&id, q.str("ps_args").unwrap_or(""))
+        .await?;
+    Ok(axum::Json(json!({"Titles": t.titles, "Processes": t.processes})).into_response())
+}
+
+/// `GET /containers/{id}/stats?stream=&one-shot=`: one object per second
+/// while streaming; a single object otherwise (after a second sample, so
+/// CPU percentages can be computed, unless `one-shot`).
+pub async fn stats(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let q = query(&uri);
+    let stream = match q.str("stream") {
+        None => true,
+        Some(_) => q.bool("stream")?,
+    };
+    let one_shot = q.bool("one-shot")?;
+    let containers = s.engine.containers.clone();
+    let c = containers.inspect(&id)?;
+    let first = containers.stats(&c.id).await?;
+    if !stream {
+        let (cur, pre) = if one_shot {
+            (first, None)
+        } else {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            (containers.stats(&c.id).await?, Some(first))
+        };
+        return Ok(axum::Json(crate::wire::stats(&c, &cur, pre.as_ref())).into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let mut pre: Option<wharf_engine::containers::StatsSample> = None;
+        let mut cur = first;
+        loop {
+            let mut line =
+                serde_json::to_vec(&crate::wire::stats(&c, &cur, pre.as_ref())).unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Ok(Bytes::from(line))).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            match containers.stats(&c.id).await {
+                Ok(next) => pre = Some(std::mem::replace(&mut cur, next)),
+                Err(_) => return,
+            }
+        }
+    });
+    let mut r = Response::new(Body::from_stream(super::system::tokio_stream_from(rx)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
 }

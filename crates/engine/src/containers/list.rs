@@ -150,6 +150,67 @@ impl Containers {
         Ok(out)
     }
 
+    /// Removes every stopped container matching `filters` (`label`,
+    /// `label!`, `until`); returns the removed IDs and the bytes their
+    /// writable layers held.
+    pub async fn prune(
+        self: &std::sync::Arc<Self>,
+        filters: &BTreeMap<String, Vec<String>>,
+    ) -> Result<(Vec<String>, u64), EngineError> {
+        let mut until = None;
+        for (k, vals) in filters {
+            match k.as_str() {
+                "label" | "label!" => {}
+                "until" => {
+                    let v = vals.first().map(String::as_str).unwrap_or("");
+                    until = Some(
+                        crate::time::parse_time(v)
+                            .ok_or_else(|| invalid(format!("invalid until value: {v}")))?,
+                    );
+                }
+                other => return Err(invalid(format!("invalid filter '{other}'"))),
+            }
+        }
+        let label_ok = |c: &Container, key: &str, want: bool| {
+            filters.get(key).is_none_or(|ls| {
+                ls.iter().all(|l| {
+                    let has = match l.split_once('=') {
+                        Some((k, v)) => c.config.labels.get(k).map(String::as_str) == Some(v),
+                        None => c.config.labels.contains_key(l),
+                    };
+                    has == want
+                })
+            })
+        };
+        let mut removed = Vec::new();
+        let mut space = 0u64;
+        for c in self.list() {
+            if c.state.is_running()
+                || !label_ok(&c, "label", true)
+                || !label_ok(&c, "label!", false)
+            {
+                continue;
+            }
+            if let Some(u) = until
+                && crate::time::parse_time(&c.created).is_some_and(|t| t > u)
+            {
+                continue;
+            }
+            space += self
+                .images
+                .snapshots()
+                .usage(&c.snapshot_key)
+                .map_or(0, |u| u.size);
+            match self.remove(&c.id, false).await {
+                Ok(()) => removed.push(c.id.clone()),
+                Err(e) => {
+                    tracing::warn!(container_id = %c.id, error = %e.full_message(), "prune: cannot remove")
+                }
+            }
+        }
+        Ok((removed, space))
+    }
+
     /// IDs of the exec instances of a container.
     pub fn exec_ids(&self, container_id: &str) -> Vec<String> {
         self.execs

@@ -20,6 +20,7 @@ mod io;
 mod lifecycle;
 mod list;
 pub mod merge;
+mod stats;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ pub use exec::{ExecConfig, ExecSnapshot};
 pub use io::{LogEntry, LogOptions};
 pub use lifecycle::{WaitCondition, WaitResult, parse_signal};
 pub use list::ListOptions;
+pub use stats::{BlkioEntry, CgroupStats, StatsSample, TopTable};
 
 use crate::error::{EngineError, io_err};
 use crate::events::{Event, Events};
