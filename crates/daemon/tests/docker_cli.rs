@@ -518,3 +518,53 @@ fn top_and_stats() {
     let (_, err) = d.fails(&["top", "nope"]);
     assert!(err.contains("No such container"), "{err}");
 }
+
+#[test]
+fn restart_policy_auto_remove_and_socket_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let d = Daemon::start();
+    let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660, "socket mode");
+
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let state = loop {
+        let s = d.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}",
+            "flaky",
+        ]);
+        if s == "exited 2 1" || std::time::Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(state, "exited 2 1", "two restarts, then it stays down");
+    assert_eq!(d.ok(&["logs", "flaky"]), "run\nrun\nrun");
+
+    let id = d.ok(&["run", "-d", "--rm", "busybox", "true"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !d.ok(&["ps", "-aq", "--no-trunc"]).lines().all(|l| l != id) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "--rm container not removed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The CLI refuses this itself; the daemon does too.
+    let (status, _, body) = d.http("POST", "/containers/create", Some(r#"{"Image": "busybox", "HostConfig": {"AutoRemove": true, "RestartPolicy": {"Name": "always"}}}"#));
+    assert_eq!(status, 400);
+    assert!(body.contains("AutoRemove"), "{body}");
+}
