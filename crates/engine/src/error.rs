@@ -108,6 +108,31 @@ pub enum EngineError {
     /// The container's process could not be started (command not found, ...).
     #[error("failed to create task for container: {reason}")]
     StartFailed { id: String, reason: String },
+    /// Reading the container's cgroup failed.
+    #[error("cgroup of container {id}")]
+    Cgroup {
+        id: String,
+        #[source]
+        source: wharf_cgroups::CgroupError,
+    },
+    /// The process ignored SIGKILL for longer than the engine waits.
+    #[error("container {id} did not exit {secs}s after SIGKILL")]
+    KillTimeout { id: String, secs: u64 },
+    /// A background task of the engine failed (a panic: a bug).
+    #[error("engine task {what} failed")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// A JSON document the engine wrote could not be (de)serialised.
+    #[error("{what} of container {id}")]
+    Json {
+        what: &'static str,
+        id: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl EngineError {
@@ -132,7 +157,11 @@ impl EngineError {
             | E::Snapshot { .. }
             | E::Shim { .. }
             | E::Io { .. }
-            | E::StartFailed { .. } => ErrorKind::Internal,
+            | E::StartFailed { .. }
+            | E::Cgroup { .. }
+            | E::KillTimeout { .. }
+            | E::Task { .. }
+            | E::Json { .. } => ErrorKind::Internal,
         }
     }
 

@@ -164,11 +164,11 @@ impl Containers {
         let bytes = tokio::fs::read(&spec_path)
             .await
             .map_err(io_err("read", &spec_path))?;
-        let spec: Spec =
-            serde_json::from_slice(&bytes).map_err(|err| EngineError::StartFailed {
-                id: rec.id.clone(),
-                reason: format!("container spec unreadable: {err}"),
-            })?;
+        let spec: Spec = serde_json::from_slice(&bytes).map_err(|source| EngineError::Json {
+            what: "runtime spec (config.json)",
+            id: rec.id.clone(),
+            source,
+        })?;
         let mut process = spec.process().clone().unwrap_or_default();
         process.set_args(x.config.cmd.clone());
         process.set_terminal(Some(tty));

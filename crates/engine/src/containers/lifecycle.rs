@@ -161,9 +161,9 @@ impl Containers {
         let rec2 = rec.clone();
         let prepared = tokio::task::spawn_blocking(move || this.prepare_start(&rec2))
             .await
-            .map_err(|err| EngineError::StartFailed {
-                id: e.id.clone(),
-                reason: format!("prepare task failed: {err}"),
+            .map_err(|source| EngineError::Task {
+                what: "start",
+                source,
             })?;
         if let Err(err) = prepared {
             self.unmount_rootfs(&e.id);
@@ -295,9 +295,10 @@ impl Containers {
         let dir = self.store.dir(&rec.id);
         let path = dir.join("config.json");
         let tmp = dir.join(".config.json.tmp");
-        let bytes = serde_json::to_vec(&spec).map_err(|e| EngineError::StartFailed {
+        let bytes = serde_json::to_vec(&spec).map_err(|source| EngineError::Json {
+            what: "runtime spec (config.json)",
             id: rec.id.clone(),
-            reason: format!("encoding spec: {e}"),
+            source,
         })?;
         std::fs::write(&tmp, bytes).map_err(io_err("write", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
@@ -502,9 +503,9 @@ impl Containers {
                 return Ok(());
             }
         }
-        Err(EngineError::StartFailed {
+        Err(EngineError::KillTimeout {
             id: e.id.clone(),
-            reason: "the container did not exit 30s after SIGKILL".into(),
+            secs: 30,
         })
     }
 

@@ -270,10 +270,10 @@ impl Containers {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.create_blocking(req))
             .await
-            .unwrap_or_else(|e| {
-                Err(EngineError::StartFailed {
-                    id: String::new(),
-                    reason: format!("create task failed: {e}"),
+            .unwrap_or_else(|source| {
+                Err(EngineError::Task {
+                    what: "create",
+                    source,
                 })
             })
     }

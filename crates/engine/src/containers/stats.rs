@@ -80,9 +80,9 @@ pub fn filter_ps(output: &str, pids: &[i32]) -> Result<TopTable, String> {
 
 impl Containers {
     fn cgroup(&self, id: &str) -> Result<Box<dyn wharf_cgroups::CgroupManager>, EngineError> {
-        let cg_err = |e: wharf_cgroups::CgroupError| EngineError::StartFailed {
+        let cg_err = |source| EngineError::Cgroup {
             id: id.to_owned(),
-            reason: format!("cgroup: {e}"),
+            source,
         };
         let setup = wharf_cgroups::CgroupSetup::detect().map_err(cg_err)?;
         wharf_cgroups::manager(
@@ -104,9 +104,9 @@ impl Containers {
             let stats = this
                 .cgroup(&id)?
                 .stats()
-                .map_err(|err| EngineError::StartFailed {
+                .map_err(|source| EngineError::Cgroup {
                     id: id.clone(),
-                    reason: format!("cgroup stats: {err}"),
+                    source,
                 })?;
             Ok(StatsSample {
                 read: SystemTime::now(),
@@ -117,9 +117,9 @@ impl Containers {
             })
         })
         .await
-        .map_err(|err| EngineError::StartFailed {
-            id: e.id.clone(),
-            reason: format!("stats task: {err}"),
+        .map_err(|source| EngineError::Task {
+            what: "stats",
+            source,
         })?
     }
 
@@ -139,15 +139,12 @@ impl Containers {
             tokio::task::spawn_blocking(move || {
                 this.cgroup(&id)?
                     .pids()
-                    .map_err(|err| EngineError::StartFailed {
-                        id,
-                        reason: format!("cgroup pids: {err}"),
-                    })
+                    .map_err(|source| EngineError::Cgroup { id, source })
             })
             .await
-            .map_err(|err| EngineError::StartFailed {
-                id: e.id.clone(),
-                reason: err.to_string(),
+            .map_err(|source| EngineError::Task {
+                what: "top",
+                source,
             })??
         };
         let args: Vec<&str> = if ps_args.trim().is_empty() {
