@@ -103,3 +103,35 @@ fn containers_survive_the_daemon() {
         "exited"
     );
 }
+
+#[test]
+fn startup_reconciles_interrupted_creates() {
+    let mut d = Daemon::start();
+    d.ok(&["create", "--name", "kept", "busybox"]);
+    d.stop_with(9);
+    // What a daemon killed mid-create leaves: a directory without a record,
+    // and a writable layer without a container.
+    let half = "ab".repeat(32);
+    let orphan = "cd".repeat(32);
+    std::fs::create_dir_all(d.data_root().join("containers").join(&half)).unwrap();
+    let snaps =
+        wharf_image::snapshot::open_snapshotter(&d.data_root().join("snapshots"), None).unwrap();
+    snaps.prepare_container(&orphan, None).unwrap();
+    snaps.prepare_container(&half, None).unwrap();
+    d.spawn(&common::shim_binary());
+
+    assert_eq!(
+        d.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]),
+        "kept Created"
+    );
+    assert!(!d.data_root().join("containers").join(&half).exists());
+    let left: Vec<String> = snaps
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.kind == wharf_image::snapshot::SnapshotKind::Container)
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left.len(), 1, "only the kept container's layer: {left:?}");
+    d.ok(&["start", "kept"]);
+}

@@ -778,6 +778,26 @@ impl Containers {
         for err in &loaded.broken {
             tracing::error!(error = %err, "unreadable container record left in place");
         }
+        // Container snapshots without a container (a create that crashed
+        // after its record was removed, or before it was written).
+        let known: std::collections::HashSet<&str> = loaded
+            .containers
+            .iter()
+            .map(|c| c.snapshot_key.as_str())
+            .collect();
+        match self.images.snapshots().list() {
+            Ok(list) => {
+                for snap in list {
+                    if snap.kind == wharf_image::snapshot::SnapshotKind::Container
+                        && !known.contains(snap.id.as_str())
+                    {
+                        tracing::warn!(snapshot = %snap.id, "removing orphan container snapshot");
+                        let _ = self.images.snapshots().remove(&snap.id);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot list snapshots to reconcile"),
+        }
         for c in loaded.containers {
             let e = super::Entry::new(c.clone());
             {
@@ -795,7 +815,40 @@ impl Containers {
                     }
                     continue;
                 }
-                _ => continue,
+                Status::Created | Status::Exited | Status::Dead => {
+                    // A crash between launching a shim and recording the
+                    // start: a process started that way is adopted, a shim
+                    // that never started one is discarded.
+                    let state_dir = self.shim_state_dir(&c.id);
+                    if !state_dir.exists() {
+                        continue;
+                    }
+                    let started = match ShimHandle::adopt(&state_dir).await {
+                        Ok(shim) => match shim.client().state().await {
+                            Ok(st)
+                                if matches!(
+                                    st.status,
+                                    wharf_shim_api::Status::Running
+                                        | wharf_shim_api::Status::Paused
+                                ) =>
+                            {
+                                true
+                            }
+                            _ => {
+                                tracing::info!(container_id = %c.id, "discarding a shim whose start was never recorded");
+                                let _ = shim.client().delete(true).await;
+                                false
+                            }
+                        },
+                        Err(_) => false,
+                    };
+                    if !started {
+                        self.unmount_rootfs(&c.id);
+                        let _ = std::fs::remove_dir_all(&state_dir);
+                        continue;
+                    }
+                    e.with(|r| r.state.set_status(Status::Running));
+                }
             }
             let state_dir = self.shim_state_dir(&c.id);
             match ShimHandle::adopt(&state_dir).await {
