@@ -1,3 +1,148 @@
-//! (placeholder)
+//! `wharf`: the command line for wharfd, with docker's command tree,
+//! flags, output and exit codes (`alias docker=wharf` should go unnoticed).
+//!
+//! `main` parses the command line ([`cli`]), runs the command on a
+//! single-threaded tokio runtime against the daemon ([`app`]), prints any
+//! error as one line on stderr ([`app::describe`]) and exits with docker's
+//! status: the container's for run/start -a/attach/exec, 125 when a
+//! run/create is refused, 1 for other failures, 125 for bad flags.
 #![forbid(unsafe_code)]
-fn main() {}
+
+mod app;
+mod cli;
+mod cmd;
+mod format;
+mod opts;
+mod streams;
+mod tty;
+
+use clap::{CommandFactory as _, Parser as _};
+
+use app::{App, Exit};
+use cli::{Cli, Cmd, ContainerCmd, ImageCmd, SystemCmd};
+use cmd::{container as ctr, image as img, run, system as sys};
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let mut app = App::new(cli.host.clone());
+    let Some(command) = cli.cmd else {
+        if cli.version {
+            println!("Wharf version {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        Cli::command().print_help()?;
+        return Ok(());
+    };
+    let a = &mut app;
+    match command {
+        Cmd::Run(x) | Cmd::Container(ContainerCmd::Run(x)) => run::cmd_run(a, &x).await,
+        Cmd::Create(x) | Cmd::Container(ContainerCmd::Create(x)) => run::cmd_create(a, &x).await,
+        Cmd::Start(x) | Cmd::Container(ContainerCmd::Start(x)) => ctr::start(a, &x).await,
+        Cmd::Stop(x) | Cmd::Container(ContainerCmd::Stop(x)) => ctr::stop(a, &x, false).await,
+        Cmd::Restart(x) | Cmd::Container(ContainerCmd::Restart(x)) => ctr::stop(a, &x, true).await,
+        Cmd::Kill(x) | Cmd::Container(ContainerCmd::Kill(x)) => ctr::kill(a, &x).await,
+        Cmd::Rm(x) | Cmd::Container(ContainerCmd::Rm(x)) => ctr::rm(a, &x).await,
+        Cmd::Ps(x) | Cmd::Container(ContainerCmd::Ls(x)) => ctr::ps(a, &x).await,
+        Cmd::Logs(x) | Cmd::Container(ContainerCmd::Logs(x)) => ctr::logs(a, &x).await,
+        Cmd::Attach(x) | Cmd::Container(ContainerCmd::Attach(x)) => run::cmd_attach(a, &x).await,
+        Cmd::Exec(x) | Cmd::Container(ContainerCmd::Exec(x)) => run::cmd_exec(a, &x).await,
+        Cmd::Inspect(x) => {
+            ctr::inspect(a, &x.names, x.format.as_deref(), x.size, x.kind.as_deref()).await
+        }
+        Cmd::Container(ContainerCmd::Inspect(x)) => {
+            ctr::inspect(a, &x.names, x.format.as_deref(), x.size, Some("container")).await
+        }
+        Cmd::Top(x) | Cmd::Container(ContainerCmd::Top(x)) => ctr::top(a, &x).await,
+        Cmd::Stats(x) | Cmd::Container(ContainerCmd::Stats(x)) => ctr::stats(a, &x).await,
+        Cmd::Wait(x) | Cmd::Container(ContainerCmd::Wait(x)) => ctr::wait(a, &x).await,
+        Cmd::Rename(x) | Cmd::Container(ContainerCmd::Rename(x)) => ctr::rename(a, &x).await,
+        Cmd::Pause(x) | Cmd::Container(ContainerCmd::Pause(x)) => ctr::pause(a, &x, false).await,
+        Cmd::Unpause(x) | Cmd::Container(ContainerCmd::Unpause(x)) => ctr::pause(a, &x, true).await,
+        Cmd::Port(x) | Cmd::Container(ContainerCmd::Port(x)) => ctr::port(a, &x).await,
+        Cmd::Cp(x) | Cmd::Container(ContainerCmd::Cp(x)) => ctr::cp(a, &x).await,
+        Cmd::Diff(x) | Cmd::Container(ContainerCmd::Diff(x)) => ctr::diff(a, &x).await,
+        Cmd::Export(x) | Cmd::Container(ContainerCmd::Export(x)) => ctr::export(a, &x).await,
+        Cmd::Commit(x) | Cmd::Container(ContainerCmd::Commit(x)) => ctr::commit(a, &x).await,
+        Cmd::Update(x) | Cmd::Container(ContainerCmd::Update(x)) => ctr::update(a, &x).await,
+        Cmd::Container(ContainerCmd::Prune(x)) => ctr::prune(a, &x).await,
+        Cmd::Pull(x) | Cmd::Image(ImageCmd::Pull(x)) => img::cmd_pull(a, &x).await,
+        Cmd::Push(x) | Cmd::Image(ImageCmd::Push(x)) => img::cmd_push(a, &x).await,
+        Cmd::Images(x) | Cmd::Image(ImageCmd::Ls(x)) => img::cmd_images(a, &x).await,
+        Cmd::Rmi(x) | Cmd::Image(ImageCmd::Rm(x)) => img::cmd_rmi(a, &x).await,
+        Cmd::Tag(x) | Cmd::Image(ImageCmd::Tag(x)) => img::cmd_tag(a, &x).await,
+        Cmd::History(x) | Cmd::Image(ImageCmd::History(x)) => img::cmd_history(a, &x).await,
+        Cmd::Save(x) | Cmd::Image(ImageCmd::Save(x)) => img::cmd_save(a, &x).await,
+        Cmd::Load(x) | Cmd::Image(ImageCmd::Load(x)) => img::cmd_load(a, &x).await,
+        Cmd::Import(x) | Cmd::Image(ImageCmd::Import(x)) => img::cmd_import(a, &x).await,
+        Cmd::Image(ImageCmd::Inspect(x)) => img::cmd_inspect(a, &x).await,
+        Cmd::Image(ImageCmd::Prune(x)) => img::cmd_prune(a, &x).await,
+        Cmd::Login(x) => sys::login(a, &x).await,
+        Cmd::Logout(x) => sys::logout(&x).await,
+        Cmd::Version(x) => sys::version(a, &x).await,
+        Cmd::Info(x) | Cmd::System(SystemCmd::Info(x)) => sys::info(a, &x).await,
+        Cmd::Events(x) | Cmd::System(SystemCmd::Events(x)) => sys::events(a, &x).await,
+        Cmd::System(SystemCmd::Df(x)) => sys::df(a, &x).await,
+        Cmd::System(SystemCmd::Prune(x)) => sys::prune(a, &x).await,
+        Cmd::Completion(x) => {
+            clap_complete::generate(
+                x.shell,
+                &mut Cli::command(),
+                "wharf",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Cmd::Daemon(x) => {
+            use std::os::unix::process::CommandExt as _;
+            let bin = app::wharfd_binary()
+                .ok_or_else(|| anyhow::anyhow!("no wharfd binary next to wharf or on PATH"))?;
+            let err = std::process::Command::new(&bin).args(&x.args).exec();
+            Err(anyhow::anyhow!("cannot run {}: {err}", bin.display()))
+        }
+    }
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => 125,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = rt.block_on(dispatch(cli));
+    // Leave stdin readers and signal tasks behind: exit now.
+    let code = match result {
+        Ok(()) => 0,
+        Err(e) => match e.downcast_ref::<Exit>() {
+            Some(x) => {
+                if let Some(m) = &x.message {
+                    eprintln!("{m}");
+                }
+                x.code
+            }
+            None => {
+                eprintln!("{}", app::describe(&e));
+                1
+            }
+        },
+    };
+    rt.shutdown_background();
+    std::process::exit(code);
+}

@@ -20,6 +20,7 @@ pub mod stream;
 mod transport;
 
 pub use host::{Host, HostError};
+pub use hyper::body::Incoming;
 pub use transport::{Body, Client, Hijacked};
 
 /// The newest API version this client speaks.
