@@ -437,6 +437,17 @@ impl Runtime {
                 )));
             }
         }
+        // The pidfd first, while the init is still blocked on the fifo: once
+        // the fifo opens, the init may exec, exit and be reaped at once.
+        let pidfd = pidfd(rec.pid).map_err(|_| {
+            RuntimeError::WrongState("cannot start a container that has stopped".into())
+        })?;
+        if !state::init_alive(&rec) {
+            // The pid was reused between the status check and pidfd_open.
+            return Err(RuntimeError::WrongState(
+                "cannot start a container that has stopped".into(),
+            ));
+        }
         let fifo_path = self.store.fifo(id);
         let fifo = rustix::fs::open(
             &fifo_path,
@@ -444,7 +455,6 @@ impl Runtime {
             Mode::empty(),
         )
         .map_err(sys("open exec.fifo"))?;
-        let pidfd = pidfd(rec.pid)?;
         let mut fds = [
             PollFd::new(&fifo, PollFlags::IN),
             PollFd::new(&pidfd, PollFlags::IN),
@@ -456,6 +466,19 @@ impl Runtime {
             return Err(RuntimeError::Child(
                 "container init exited before start".into(),
             ));
+        }
+        // The init holds the write end until its execve (close-on-exec): its
+        // end-of-file means the user's program runs (or the init died), so
+        // startContainer hooks are done before poststart hooks run.
+        loop {
+            let mut fds = [PollFd::new(&fifo, PollFlags::IN)];
+            poll(&mut fds, None)?;
+            match rustix::io::read(&fifo, &mut b) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => break,
+            }
         }
         let _ = std::fs::remove_file(&fifo_path);
         if let Some(h) = rec
@@ -492,7 +515,8 @@ impl Runtime {
             }
             return Ok(());
         }
-        let fd = pidfd(rec.pid)?;
+        let fd =
+            pidfd(rec.pid).map_err(|_| RuntimeError::WrongState("container not running".into()))?;
         rustix::process::pidfd_send_signal(&fd, sig)
             .map_err(sys(format!("signal {signal} to pid {}", rec.pid)))?;
         Ok(())

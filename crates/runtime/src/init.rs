@@ -254,7 +254,9 @@ fn init_steps(a: &InitArgs) -> Result<ProcessError, InitError> {
     )
     .map_err(sys("open exec fifo"))?;
     rustix::io::write(&fifo, b"0").map_err(sys("write exec fifo"))?;
-    drop(fifo);
+    // `fifo` stays open (close-on-exec) until execve: `start` waits for its
+    // end-of-file, so it returns (and runs poststart hooks) only once the
+    // user's program replaced the init.
     // 10. startContainer hooks, then the late seccomp filter, then exec.
     if let Some(h) = b
         .spec
