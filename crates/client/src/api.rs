@@ -94,6 +94,17 @@ impl Client {
             .await
     }
 
+    /// The inspect document as the daemon wrote it (key order kept).
+    pub async fn container_inspect_raw(
+        &self,
+        id: &str,
+        size: bool,
+    ) -> Result<bytes::Bytes, ClientError> {
+        let q = Query::new().flag("size", size);
+        self.get_raw(&id_path("containers", id, &format!("/json{q}")))
+            .await
+    }
+
     pub async fn container_start(&self, id: &str) -> Result<(), ClientError> {
         self.post(&id_path("containers", id, "/start"), None).await
     }
@@ -337,6 +348,11 @@ impl Client {
 
     pub async fn image_inspect(&self, name: &str) -> Result<Value, ClientError> {
         self.get_json(&image_path(name, "/json")).await
+    }
+
+    /// The inspect document as the daemon wrote it (key order kept).
+    pub async fn image_inspect_raw(&self, name: &str) -> Result<bytes::Bytes, ClientError> {
+        self.get_raw(&image_path(name, "/json")).await
     }
 
     pub async fn image_history(&self, name: &str) -> Result<Value, ClientError> {

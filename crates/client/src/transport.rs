@@ -183,6 +183,12 @@ impl Client {
         decode(path, resp).await
     }
 
+    /// `GET path`, the body as sent (key order kept).
+    pub async fn get_raw(&self, path: &str) -> Result<Bytes, ClientError> {
+        let resp = self.send(Method::GET, path, Body::empty(), &[]).await?;
+        read_all(resp.into_body()).await
+    }
+
     /// `POST path` with an optional JSON body, the answer decoded as JSON.
     pub async fn post_json<T: DeserializeOwned>(
         &self,

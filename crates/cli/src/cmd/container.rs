@@ -56,7 +56,6 @@ pub fn ps_headers() -> BTreeMap<&'static str, &'static str> {
         ("LocalVolumes", "LOCAL VOLUMES"),
         ("Networks", "NETWORKS"),
         ("Platform", "PLATFORM"),
-        ("HealthStatus", "HEALTH STATUS"),
     ])
 }
 
@@ -222,12 +221,6 @@ pub fn ps_row(c: &Value, trunc: bool, now: f64) -> (Value, Labels) {
         image.to_owned()
     };
     let status = c["Status"].as_str().unwrap_or("");
-    let health = status
-        .split_once('(')
-        .and_then(|(_, h)| h.strip_suffix(')'))
-        .map(|h| h.trim_start_matches("health: "))
-        .filter(|h| matches!(*h, "healthy" | "unhealthy" | "starting"))
-        .unwrap_or("");
     let row = json!({
         "ID": if trunc { short_id(id) } else { id.to_owned() },
         "Names": names,
@@ -243,8 +236,7 @@ pub fn ps_row(c: &Value, trunc: bool, now: f64) -> (Value, Labels) {
         "Mounts": mounts.join(","),
         "LocalVolumes": local_volumes.to_string(),
         "Networks": networks.join(","),
-        "Platform": "",
-        "HealthStatus": health,
+        "Platform": Value::Null,
     });
     (row, Labels(labels))
 }
@@ -252,7 +244,10 @@ pub fn ps_row(c: &Value, trunc: bool, now: f64) -> (Value, Labels) {
 pub async fn ps(app: &mut App, a: &PsArgs) -> anyhow::Result<()> {
     let c = app.client().await?;
     let format = a.format.as_deref().unwrap_or("");
-    let size = a.size || (format.contains(".Size") && !a.quiet);
+    // Docker asks for sizes when the template uses .Size (json renders all fields).
+    let size = a.size
+        || (!a.quiet
+            && (format.contains(".Size") || format == "json" || format.contains("json .}}")));
     let limit = if a.latest { 1 } else { a.last };
     let q = Query::new()
         .flag("all", a.all || limit > 0)
@@ -400,15 +395,22 @@ pub async fn inspect(
     let mut errors = Vec::new();
     for n in names {
         let got = match kind {
-            Some("container") => c.container_inspect(n, size).await,
-            Some("image") => c.image_inspect(n).await,
+            Some("container") => c.container_inspect_raw(n, size).await,
+            Some("image") => c.image_inspect_raw(n).await,
             Some(other) => anyhow::bail!("\"{other}\" is not a valid value for --type"),
-            None => match c.container_inspect(n, size).await {
-                Err(e) if e.is_not_found() => c.image_inspect(n).await,
+            None => match c.container_inspect_raw(n, size).await {
+                Err(e) if e.is_not_found() => c.image_inspect_raw(n).await,
                 r => r,
             },
         };
-        match got {
+        match got.and_then(|raw| {
+            serde_json::from_slice::<Value>(&raw)
+                .map(|v| (v, raw))
+                .map_err(|source| ClientError::Decode {
+                    path: format!("inspect {n}"),
+                    source,
+                })
+        }) {
             Ok(v) => items.push(v),
             Err(e) if e.is_not_found() => {
                 errors.push(format!("Error: No such {}: {n}", kind.unwrap_or("object")))

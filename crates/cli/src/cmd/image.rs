@@ -475,7 +475,14 @@ pub async fn cmd_inspect(app: &mut App, a: &ImageInspectArgs) -> anyhow::Result<
     let mut items = Vec::new();
     let mut errors = Vec::new();
     for n in &a.names {
-        match c.image_inspect(n).await {
+        match c.image_inspect_raw(n).await.and_then(|raw| {
+            serde_json::from_slice::<Value>(&raw)
+                .map(|v| (v, raw))
+                .map_err(|source| wharf_client::ClientError::Decode {
+                    path: format!("inspect {n}"),
+                    source,
+                })
+        }) {
             Ok(v) => items.push(v),
             Err(e) if e.is_not_found() => {
                 errors.push(format!("Error response from daemon: No such image: {n}"))

@@ -12,23 +12,92 @@ use serde_json::Value;
 use crate::app::Exit;
 use crate::format::template::Template;
 
-/// Prints inspect results: indented JSON array, or the template per item.
-/// `errors` are printed after, and make the exit status 1.
+/// Go's `json.Indent(dst, src, "", "    ")`: re-indents JSON text without
+/// reordering keys (docker prints inspect documents this way).
+pub fn indent_json(src: &[u8]) -> String {
+    let mut out = String::with_capacity(src.len() * 2);
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut escaped = false;
+    let mut need_indent = false;
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n("    ", depth));
+    };
+    let text = String::from_utf8_lossy(src);
+    for c in text.chars() {
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+            continue;
+        }
+        if c.is_ascii_whitespace() {
+            continue;
+        }
+        if need_indent && c != ']' && c != '}' {
+            need_indent = false;
+            depth += 1;
+            newline(&mut out, depth);
+        }
+        match c {
+            '"' => {
+                in_str = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                need_indent = true;
+            }
+            '}' | ']' => {
+                if need_indent {
+                    need_indent = false;
+                } else {
+                    depth = depth.saturating_sub(1);
+                    newline(&mut out, depth);
+                }
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Prints inspect results: the raw documents as an indented JSON array, or
+/// the template per item. `errors` are printed after, and make the exit
+/// status 1.
 pub fn print_inspect(
-    items: &[Value],
+    items: &[(Value, bytes::Bytes)],
     format: Option<&str>,
     errors: &[String],
 ) -> anyhow::Result<()> {
     match format {
         None | Some("") | Some("json") => {
-            let text = serde_json::to_string_pretty(&Value::Array(items.to_vec()))?;
-            // Go's MarshalIndent uses a tab; docker prints with 4 spaces.
-            println!("{text}");
+            let mut joined = Vec::from(&b"["[..]);
+            for (i, (_, raw)) in items.iter().enumerate() {
+                if i > 0 {
+                    joined.push(b',');
+                }
+                joined.extend_from_slice(raw);
+            }
+            joined.push(b']');
+            println!("{}", indent_json(&joined));
         }
         Some(f) => {
             let t = Template::parse(f)?;
             let mut out = String::new();
-            for v in items {
+            for (v, _) in items {
                 out.push_str(&t.render(v)?);
                 out.push('\n');
             }
@@ -56,4 +125,19 @@ pub fn confirm(warning: &str) -> anyhow::Result<bool> {
         return Err(Exit::code(1));
     }
     Ok(yes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indent_as_go() {
+        let raw = br#"{"Id":"a","Empty":{},"L":[],"Env":["A=1","B=\"x, y\""],"N":{"k":1}}"#;
+        assert_eq!(
+            indent_json(raw),
+            "{\n    \"Id\": \"a\",\n    \"Empty\": {},\n    \"L\": [],\n    \"Env\": [\n        \"A=1\",\n        \"B=\\\"x, y\\\"\"\n    ],\n    \"N\": {\n        \"k\": 1\n    }\n}"
+        );
+        assert_eq!(indent_json(b"[]"), "[]");
+    }
 }

@@ -197,7 +197,13 @@ pub async fn cmd_run(app: &mut App, a: &RunArgs) -> anyhow::Result<()> {
         let msg = describe_client(&e);
         eprintln!("wharf: {msg}\n\nRun 'wharf run --help' for more information");
         if o.rm {
-            let _ = waiter.result().await;
+            // The daemon removes an auto-remove container whose start failed;
+            // if it has not within a moment, remove it here.
+            let waited =
+                tokio::time::timeout(std::time::Duration::from_secs(2), waiter.result()).await;
+            if waited.is_err() {
+                let _ = c.container_remove(&id, true, true, false).await;
+            }
         }
         return Err(Exit::code(start_failure_code(&msg)));
     }
