@@ -254,6 +254,7 @@ fn run(
         let _raw = master.as_ref().map(|_| crate::tty::RawMode::enter());
         signals::wait_forwarding(started.pid, &started.pidfd, master.as_ref())?
     };
+    log.debug(&format!("create+start+wait took {:?}", t.elapsed()));
     if !keep {
         rt.delete(&a.id, true)?;
     }
