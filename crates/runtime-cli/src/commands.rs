@@ -424,7 +424,7 @@ fn features() -> serde_json::Value {
             "rdiratime", "relatime", "remount", "ro", "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave",
             "rstrictatime", "rsuid", "rsymfollow", "runbindable", "rw", "shared", "silent", "slave",
             "strictatime", "suid", "symfollow", "sync", "unbindable", "rnoatime", "rnodev", "rnodiratime",
-            "rnoexec", "rnosuid", "rnosymfollow", "rexec"
+            "rnoexec", "rnosuid", "rnosymfollow", "rexec", "idmap", "ridmap"
         ],
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time"],
@@ -443,7 +443,7 @@ fn features() -> serde_json::Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
             "io.github.wharf.runtime.version": env!("CARGO_PKG_VERSION"),

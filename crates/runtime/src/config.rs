@@ -164,6 +164,36 @@ impl Bundle {
         }
         refuse_unsupported(&bundle.spec)?;
         for m in bundle.spec.mounts().iter().flatten() {
+            let idmap = m
+                .options()
+                .iter()
+                .flatten()
+                .any(|o| o == "idmap" || o == "ridmap");
+            if idmap && !has(LinuxNamespaceType::User) {
+                return Err(ConfigError::Invalid(format!(
+                    "idmap mount {:?} needs a user namespace for the container",
+                    m.destination()
+                )));
+            }
+            if idmap && (m.uid_mappings().is_some() || m.gid_mappings().is_some()) {
+                return Err(ConfigError::Invalid(format!(
+                    "per-mount uidMappings/gidMappings ({:?}) are not supported by wharf-runtime: the container's mappings are used",
+                    m.destination()
+                )));
+            }
+            if idmap
+                && !m
+                    .options()
+                    .iter()
+                    .flatten()
+                    .any(|o| o == "bind" || o == "rbind")
+                && m.typ().as_deref() != Some("bind")
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "idmap mount {:?} must be a bind mount",
+                    m.destination()
+                )));
+            }
             if !m.destination().is_absolute() {
                 return Err(ConfigError::Invalid(format!(
                     "mount destination {:?} must be absolute",

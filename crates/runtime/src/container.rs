@@ -322,7 +322,11 @@ impl Runtime {
             write_id_maps(pid, &bundle)?;
         }
         timing.mark("cgroup placement+id maps");
+        let idmapped = idmapped_mounts(pid, &bundle)?;
         parent_chan.send(&Msg::Go)?;
+        let fds: Vec<_> = idmapped.iter().map(|f| f.as_fd()).collect();
+        parent_chan.send_fds(&fds)?;
+        drop(idmapped);
         // 8. prestart and createRuntime hooks, in the runtime's namespaces.
         parent_chan.expect("ready for hooks").map_err(child_err)?;
         timing.mark("init rootfs ready");
@@ -925,6 +929,49 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> Result<usize, 
             Err(e) => return Err(sys("poll")(e)),
         }
     }
+}
+
+/// The bind mounts with `idmap`/`ridmap`, in spec order: detached clones of
+/// their sources, idmapped through the init's user namespace. Built here,
+/// outside that namespace, because idmapping needs CAP_SYS_ADMIN over the
+/// filesystem; the init moves them into place.
+fn idmapped_mounts(pid: i32, b: &Bundle) -> Result<Vec<OwnedFd>, RuntimeError> {
+    let mut out = Vec::new();
+    for m in b.spec.mounts().iter().flatten() {
+        let opts = crate::mounts::parse(m.options().as_deref().unwrap_or(&[]));
+        if !opts.idmap {
+            continue;
+        }
+        let src = m.source().as_ref().map(|s| {
+            if s.is_relative() {
+                b.dir.join(s)
+            } else {
+                s.clone()
+            }
+        });
+        let src = src.ok_or_else(|| {
+            RuntimeError::Invalid(format!("idmap mount {:?} has no source", m.destination()))
+        })?;
+        let recursive = opts.recursive_bind || m.options().iter().flatten().any(|o| o == "ridmap");
+        let mut flags = rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE
+            | rustix::mount::OpenTreeFlags::OPEN_TREE_CLOEXEC;
+        if recursive {
+            flags |= rustix::mount::OpenTreeFlags::AT_RECURSIVE;
+        }
+        let mnt = rustix::mount::open_tree(rustix::fs::CWD, &src, flags)
+            .map_err(sys(format!("open_tree {}", src.display())))?;
+        let userns = rustix::fs::open(
+            format!("/proc/{pid}/ns/user"),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(sys("open the init's user namespace"))?;
+        let recursive_idmap = m.options().iter().flatten().any(|o| o == "ridmap");
+        wharf_sys::mount::idmap_detached_mount(mnt.as_fd(), userns.as_fd(), recursive_idmap)
+            .map_err(ioerr(format!("idmap mount of {}", src.display())))?;
+        out.push(mnt);
+    }
+    Ok(out)
 }
 
 /// The host uid and gid that container root maps to (0/0 without a user

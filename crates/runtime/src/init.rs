@@ -162,8 +162,17 @@ fn become_ns_root() {
 
 fn init_steps(a: &InitArgs) -> Result<ProcessError, InitError> {
     let b = &a.bundle;
-    // 1. Wait until the runtime placed us in the cgroup and wrote id maps.
+    // 1. Wait until the runtime placed us in the cgroup and wrote id maps;
+    //    then receive the idmapped mounts it prepared, if any.
     a.chan.expect("go")?;
+    let idmap_count = b
+        .spec
+        .mounts()
+        .iter()
+        .flatten()
+        .filter(|m| crate::mounts::parse(m.options().as_deref().unwrap_or(&[])).idmap)
+        .count();
+    let idmapped = a.chan.recv_fds(idmap_count)?;
     // 2. Namespaces: join by path (user first), unshare the rest.
     join_namespaces(&a.join)?;
     if a.new_userns || a.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User) {
@@ -191,7 +200,7 @@ fn init_steps(a: &InitArgs) -> Result<ProcessError, InitError> {
         userns,
         cgroupns: b.has_namespace(LinuxNamespaceType::Cgroup),
     };
-    rootfs::prepare(b, ctx)?;
+    rootfs::prepare(b, ctx, idmapped)?;
     // 4. prestart + createRuntime hooks run in the runtime; wait for them.
     a.chan.send(&Msg::ReadyForHooks)?;
     let state = match a.chan.expect("hooks done")? {

@@ -79,7 +79,7 @@ pub struct Context {
 }
 
 /// Step 1-4: everything before pivot_root.
-pub fn prepare(b: &Bundle, ctx: Context) -> Result<(), RootfsError> {
+pub fn prepare(b: &Bundle, ctx: Context, idmapped: Vec<OwnedFd>) -> Result<(), RootfsError> {
     let rootfs = b.rootfs.to_string_lossy().into_owned();
     let linux = b.spec.linux().as_ref();
 
@@ -104,8 +104,9 @@ pub fn prepare(b: &Bundle, ctx: Context) -> Result<(), RootfsError> {
     .map_err(errno("open rootfs", &*rootfs))?;
 
     // 3. The spec's mounts, in order.
+    let mut idmapped = idmapped.into_iter();
     for m in b.spec.mounts().iter().flatten() {
-        mount_one(root.as_fd(), b, m, ctx)?;
+        mount_one(root.as_fd(), b, m, ctx, &mut idmapped)?;
     }
 
     // 4. Device nodes and the standard symlinks.
@@ -113,13 +114,16 @@ pub fn prepare(b: &Bundle, ctx: Context) -> Result<(), RootfsError> {
     Ok(())
 }
 
-fn mount_one(root: BorrowedFd<'_>, b: &Bundle, m: &Mount, ctx: Context) -> Result<(), RootfsError> {
+fn mount_one(
+    root: BorrowedFd<'_>,
+    b: &Bundle,
+    m: &Mount,
+    ctx: Context,
+    idmapped: &mut impl Iterator<Item = OwnedFd>,
+) -> Result<(), RootfsError> {
     let dest = m.destination();
     let dest_s = dest.to_string_lossy().into_owned();
     let opts = mounts::parse(m.options().as_deref().unwrap_or(&[]));
-    if opts.idmap || m.uid_mappings().is_some() {
-        return Err(RootfsError::Unsupported("idmap".into()));
-    }
     let typ = m
         .typ()
         .as_deref()
@@ -152,7 +156,31 @@ fn mount_one(root: BorrowedFd<'_>, b: &Bundle, m: &Mount, ctx: Context) -> Resul
     };
     let tpath = fd_path(&target);
 
-    if bind {
+    if bind && opts.idmap {
+        // The runtime made the idmapped clone of the source; move it here.
+        let mnt = idmapped.next().ok_or_else(|| RootfsError::Io {
+            op: "idmapped mount missing for",
+            path: dest_s.clone(),
+            source: std::io::Error::from_raw_os_error(libc::EINVAL),
+        })?;
+        rustix::mount::move_mount(
+            &mnt,
+            "",
+            &target,
+            "",
+            rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+                | rustix::mount::MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+        .map_err(errno(
+            "move idmapped mount",
+            format!("{source_s} on {dest_s}"),
+        ))?;
+        if mounts::needs_remount(&opts) {
+            let t2 = open_in_root(root, dest, OFlags::PATH)
+                .map_err(io("reopen mount point", &*dest_s))?;
+            remount_bind(&fd_path(&t2), opts.flags).map_err(io("remount", &*dest_s))?;
+        }
+    } else if bind {
         let flags = libc::MS_BIND | if opts.recursive_bind { libc::MS_REC } else { 0 };
         raw_mount(&source_s, &tpath, "", flags, "")
             .map_err(errno("bind mount", format!("{source_s} on {dest_s}")))?;

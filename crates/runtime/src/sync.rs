@@ -7,9 +7,14 @@
 //! successfully its end closes, which the parent sees as end-of-file: that
 //! is how `exec` learns that the user's program started.
 
-use std::os::fd::OwnedFd;
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
-use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
 use serde::{Deserialize, Serialize};
 
 /// Largest message accepted (a state JSON with generous annotations).
@@ -127,6 +132,52 @@ impl Channel {
             .map_err(|e| SyncError::Malformed(e.to_string()))
     }
 
+    /// Sends descriptors (one byte carrying them in `SCM_RIGHTS`), for the
+    /// idmapped mounts the runtime prepares for the init.
+    pub fn send_fds(&self, fds: &[BorrowedFd<'_>]) -> Result<(), SyncError> {
+        for chunk in fds.chunks(16) {
+            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(16))];
+            let mut anc = SendAncillaryBuffer::new(&mut space);
+            if !anc.push(SendAncillaryMessage::ScmRights(chunk)) {
+                return Err(SyncError::Malformed("too many descriptors".into()));
+            }
+            rustix::net::sendmsg(
+                &self.fd,
+                &[IoSlice::new(b"F")],
+                &mut anc,
+                SendFlags::NOSIGNAL,
+            )
+            .map_err(|e| SyncError::Io(e.into()))?;
+        }
+        Ok(())
+    }
+
+    /// Receives `n` descriptors sent with [`Channel::send_fds`].
+    pub fn recv_fds(&self, n: usize) -> Result<Vec<OwnedFd>, SyncError> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let mut byte = [0u8; 1];
+            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(16))];
+            let mut anc = RecvAncillaryBuffer::new(&mut space);
+            let r = rustix::net::recvmsg(
+                &self.fd,
+                &mut [IoSliceMut::new(&mut byte)],
+                &mut anc,
+                RecvFlags::CMSG_CLOEXEC,
+            )
+            .map_err(|e| SyncError::Io(e.into()))?;
+            if r.bytes == 0 {
+                return Err(SyncError::Closed);
+            }
+            for msg in anc.drain() {
+                if let RecvAncillaryMessage::ScmRights(fds) = msg {
+                    out.extend(fds);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Receives one message, turning end-of-file and `Error` into errors.
     pub fn expect(&self, expected: &'static str) -> Result<Msg, SyncError> {
         match self.recv()? {
@@ -151,6 +202,18 @@ mod tests {
         assert!(matches!(b.recv().unwrap(), Some(Msg::HooksDone { state }) if state == "{}"));
         drop(a);
         assert!(b.recv().unwrap().is_none());
+    }
+
+    #[test]
+    fn descriptors_cross() {
+        use std::os::fd::AsFd;
+        let (a, b) = pair().unwrap();
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        a.send_fds(&[f.as_fd(), f.as_fd()]).unwrap();
+        a.send(&Msg::Go).unwrap();
+        let got = b.recv_fds(2).unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(matches!(b.recv().unwrap(), Some(Msg::Go)));
     }
 
     #[test]

@@ -61,3 +61,46 @@ pub fn mount_setattr(
         Ok(())
     }
 }
+
+pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// Makes the detached mount `mnt` (from `open_tree(OPEN_TREE_CLONE)`)
+/// idmapped through the user namespace `userns` (and, with `recursive`,
+/// every mount below it). Needs CAP_SYS_ADMIN over the filesystem, so it is
+/// done by the runtime, outside the container's user namespace.
+pub fn idmap_detached_mount(
+    mnt: BorrowedFd<'_>,
+    userns: BorrowedFd<'_>,
+    recursive: bool,
+) -> io::Result<()> {
+    let userns_fd =
+        u64::try_from(userns.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    let mut attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd,
+    };
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: both descriptors are valid borrowed fds; the path is an empty
+    // NUL-terminated string (AT_EMPTY_PATH); `attr` lives across the call and
+    // its exact size is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &mut attr as *mut MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
