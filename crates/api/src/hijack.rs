@@ -103,13 +103,18 @@ pub fn parse_detach_keys(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The output-only body of the non-upgraded form.
+/// The output-only body of the non-upgraded form (after `replay`, the
+/// logged output when `logs=1`).
 pub fn streaming_response(
     tty: bool,
+    replay: Vec<u8>,
     session: impl Future<Output = Option<AttachSession>> + Send + 'static,
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
+        if !replay.is_empty() && tx.send(Ok(Bytes::from(replay))).await.is_err() {
+            return;
+        }
         let Some(s) = session.await else { return };
         if let Some(mut out) = s.output {
             while let Ok(Some(f)) = out.next_frame().await {

@@ -40,6 +40,7 @@ pub const MAX_BODY: usize = 4 << 20;
 pub fn router(engine: Engine) -> Router {
     let state = Arc::new(AppState { engine });
     use routes::{containers as c, exec as x, system as s};
+    use routes::archive as ar;
     let table = Router::new()
         .route("/_ping", get(s::ping).head(s::ping))
         .route("/version", get(s::version))
@@ -62,6 +63,13 @@ pub fn router(engine: Engine) -> Router {
         .route("/containers/{id}/top", get(c::top))
         .route("/containers/{id}/stats", get(c::stats))
         .route("/containers/{id}/attach", post(c::attach))
+        .route(
+            "/containers/{id}/archive",
+            get(ar::get).head(ar::head).put(ar::put),
+        )
+        .route("/containers/{id}/export", get(ar::export))
+        .route("/containers/{id}/changes", get(ar::changes))
+        .route("/containers/{id}/update", post(ar::update))
         .route("/containers/{id}", axum::routing::delete(c::remove))
         .route("/containers/{id}/exec", post(x::create))
         .route("/exec/{id}/start", post(x::start))

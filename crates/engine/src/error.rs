@@ -125,6 +125,9 @@ pub enum EngineError {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// `cp`, `export` or `diff` failed.
+    #[error(transparent)]
+    Archive(#[from] crate::containers::archive::ArchiveError),
     /// A JSON document the engine wrote could not be (de)serialised.
     #[error("{what} of container {id}")]
     Json {
@@ -153,6 +156,7 @@ impl EngineError {
             | E::RemovalInProgress { .. } => ErrorKind::Conflict,
             E::AlreadyInState { .. } => ErrorKind::NotModified,
             E::Image { source, .. } => source.kind(),
+            E::Archive(a) => a.kind(),
             E::Store { .. }
             | E::Snapshot { .. }
             | E::Shim { .. }

@@ -308,7 +308,8 @@ pub async fn attach(
 ) -> ApiResult<Response> {
     let q = query(req.uri());
     let (stdin, stdout, stderr) = (q.bool("stdin")?, q.bool("stdout")?, q.bool("stderr")?);
-    if !q.bool("stream")? && !q.bool("logs")? {
+    let (stream, logs) = (q.bool("stream")?, q.bool("logs")?);
+    if !stream && !logs {
         return Err(ApiError::invalid(
             "Bad parameters: you must choose at least one stream (stream or logs)",
         ));
@@ -316,9 +317,45 @@ pub async fn attach(
     let keys = hijack::parse_detach_keys(q.str("detachKeys").unwrap_or(""))
         .ok_or_else(|| ApiError::invalid("Invalid detach keys"))?;
     let tty = s.engine.containers.inspect(&id)?.config.tty;
-    let session = s.engine.containers.attach(&id, stdin, stdout, stderr)?;
-    if !hijack::wants_upgrade(req.headers()) {
-        return Ok(hijack::streaming_response(tty, async move {
+    // Register the live stream first, so nothing written after the replay
+    // is lost.
+    let session = if stream {
+        Some(s.engine.containers.attach(&id, stdin, stdout, stderr)?)
+    } else {
+        None
+    };
+    let replay = if logs {
+        log_replay(&s, &id, stdout, stderr).await?
+    } else {
+        Vec::new()
+    };
+    let upgrade = hijack::wants_upgrade(req.headers());
+    let Some(session) = session else {
+        if !upgrade {
+            let mut r = Response::new(Body::from(replay));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(if tty {
+                    "application/vnd.docker.raw-stream"
+                } else {
+                    "application/vnd.docker.multiplexed-stream"
+                }),
+            );
+            return Ok(r);
+        }
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(io) = on_upgrade.await {
+                use tokio::io::AsyncWriteExt as _;
+                let mut io = TokioIo::new(io);
+                let _ = io.write_all(&replay).await;
+                let _ = io.shutdown().await;
+            }
+        });
+        return Ok(hijack::upgraded_response(tty));
+    };
+    if !upgrade {
+        return Ok(hijack::streaming_response(tty, replay, async move {
             session.await.ok()
         }));
     }
@@ -331,12 +368,47 @@ pub async fn attach(
                 return;
             }
         };
+        let mut io = TokioIo::new(io);
+        if !replay.is_empty() {
+            use tokio::io::AsyncWriteExt as _;
+            if io.write_all(&replay).await.is_err() {
+                return;
+            }
+        }
         match session.await {
-            Ok(session) => hijack::pump(TokioIo::new(io), session, keys).await,
+            Ok(session) => hijack::pump(io, session, keys).await,
             Err(e) => tracing::warn!(error = %e.full_message(), "attach failed after upgrade"),
         }
     });
     Ok(hijack::upgraded_response(tty))
+}
+
+/// The container's logged output (attach `logs=1`), framed as attach
+/// output is.
+async fn log_replay(s: &AppState, id: &str, stdout: bool, stderr: bool) -> ApiResult<Vec<u8>> {
+    if !stdout && !stderr {
+        return Ok(Vec::new());
+    }
+    let (tty, mut rx) = s.engine.containers.logs(
+        id,
+        LogOptions {
+            stdout,
+            stderr,
+            ..LogOptions::default()
+        },
+    )?;
+    let mut out = Vec::new();
+    while let Some(e) = rx.recv().await {
+        hijack::encode(
+            tty,
+            &wharf_engine::shim::Frame {
+                stream: e.stream,
+                data: e.line,
+            },
+            &mut out,
+        );
+    }
+    Ok(out)
 }
 
 /// `GET /containers/{id}/top?ps_args=`.

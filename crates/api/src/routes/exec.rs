@@ -60,10 +60,9 @@ pub async fn start(
     };
     let tty = session.tty;
     let Some(on_upgrade) = on_upgrade else {
-        return Ok(hijack::streaming_response(
-            tty,
-            async move { Some(session) },
-        ));
+        return Ok(hijack::streaming_response(tty, Vec::new(), async move {
+            Some(session)
+        }));
     };
     let exited = s.engine.containers.exec_wait(&id)?;
     tokio::spawn(async move {

@@ -1,6 +1,7 @@
 //! Handlers, by concern. Each parses and validates its request, calls one
 //! engine service, and renders Docker's response.
 
+pub mod archive;
 pub mod containers;
 pub mod exec;
 pub mod system;

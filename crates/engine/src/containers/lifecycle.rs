@@ -95,7 +95,7 @@ impl Containers {
         self.cfg.layout.shim_dir(id)
     }
 
-    fn mount_rootfs(&self, c: &Container) -> Result<(), EngineError> {
+    pub(super) fn mount_rootfs(&self, c: &Container) -> Result<(), EngineError> {
         let target = self.cfg.layout.container_rootfs(&c.id);
         let _ = wharf_image::snapshot::unmount(&target);
         let mounts = self

@@ -15,12 +15,14 @@
 //! announced. Processes live in shims, so a daemon restart re-adopts them
 //! ([`Containers::restore`]).
 
+pub mod archive;
 mod exec;
 mod io;
 mod lifecycle;
 mod list;
 pub mod merge;
 mod stats;
+mod update;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -35,6 +37,7 @@ pub use io::{LogEntry, LogOptions};
 pub use lifecycle::{WaitCondition, WaitResult, parse_signal};
 pub use list::ListOptions;
 pub use stats::{BlkioEntry, CgroupStats, StatsSample, TopTable};
+pub use update::UpdateRequest;
 
 use crate::error::{EngineError, io_err};
 use crate::events::{Event, Events};
