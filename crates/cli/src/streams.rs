@@ -101,6 +101,9 @@ impl DetachMatcher {
 
 /// Runs a hijacked session until the output ends or the caller detaches.
 /// With `stdin`, the caller's input is forwarded (half-closing on EOF).
+/// The detach sequence is forwarded too: the daemon (told the keys in the
+/// attach query) ends the stream without closing the container's stdin;
+/// if it has not within two seconds, the connection is dropped.
 pub async fn session(
     conn: Hijacked,
     tty: bool,
@@ -108,6 +111,7 @@ pub async fn session(
     detach_keys: Vec<u8>,
 ) -> anyhow::Result<Ended> {
     let (mut rd, mut wr) = tokio::io::split(conn);
+    let (detach_tx, mut detach_rx) = tokio::sync::watch::channel(false);
     let output = async move {
         let mut dec = FrameDecoder::default();
         let mut buf = vec![0u8; 32 * 1024];
@@ -130,7 +134,8 @@ pub async fn session(
         if !stdin {
             std::future::pending::<()>().await;
         }
-        let mut matcher = DetachMatcher::new(if tty { detach_keys } else { Vec::new() });
+        let keys = if tty { detach_keys } else { Vec::new() };
+        let mut matcher = DetachMatcher::new(keys.clone());
         let mut sin = tokio::io::stdin();
         let mut buf = vec![0u8; 8192];
         loop {
@@ -138,22 +143,37 @@ pub async fn session(
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let (fwd, detached) = matcher.feed(&buf[..n]);
+            let (mut fwd, detached) = matcher.feed(&buf[..n]);
+            if detached {
+                fwd.extend_from_slice(&keys);
+            }
             if !fwd.is_empty() && wr.write_all(&fwd).await.is_err() {
                 break;
             }
             if detached {
-                return Ended::Detached;
+                let _ = wr.flush().await;
+                let _ = detach_tx.send(true);
+                // Hold the write half open: closing it would end stdin.
+                std::future::pending::<()>().await;
             }
         }
         // End of input: half-close so the daemon closes the container's stdin.
         let _ = wr.shutdown().await;
-        std::future::pending::<Ended>().await
+        std::future::pending::<()>().await
     };
-    tokio::select! {
-        r = output => { r?; Ok(Ended::Output) }
-        e = input => Ok(e),
+    let detached_late = async {
+        let _ = detach_rx.wait_for(|d| *d).await;
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    };
+    let ended = tokio::select! {
+        r = output => { r?; Ended::Output }
+        _ = input => Ended::Output,
+        _ = detached_late => Ended::Detached,
+    };
+    if *detach_rx.borrow() {
+        return Ok(Ended::Detached);
     }
+    Ok(ended)
 }
 
 #[cfg(test)]

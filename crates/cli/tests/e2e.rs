@@ -391,3 +391,74 @@ fn no_daemon_is_one_clear_line() {
         "{err}"
     );
 }
+
+#[test]
+fn hello_world_and_images() {
+    let d = Daemon::start();
+    let o = d.wharf(&["run", "--rm", "hello-world"]);
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}\nlog: {}",
+        stdout(&o),
+        stderr(&o),
+        common::tail(&d.log(), 30)
+    );
+    assert!(stdout(&o).contains("Hello from Wharf!"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).starts_with("Unable to find image 'hello-world:latest' locally\n"),
+        "{}",
+        stderr(&o)
+    );
+    // Second run: the image is there, no pull.
+    let o = d.wharf(&["run", "--rm", "hello-world"]);
+    assert!(o.status.success());
+    assert_eq!(stderr(&o), "");
+
+    let images = d.ok(&["images"]);
+    let docker_images = stdout(&d.docker(&["images"]));
+    assert_eq!(
+        first_line(&images),
+        first_line(&docker_images),
+        "\n{images}\n{docker_images}"
+    );
+    assert!(
+        images.lines().any(|l| l.starts_with("hello-world ")),
+        "{images}"
+    );
+    assert!(
+        images.lines().any(|l| l.starts_with("busybox ")),
+        "{images}"
+    );
+    let bb = d.ok(&["image", "ls", "busybox"]);
+    assert_eq!(bb.lines().count(), 2, "{bb}");
+    assert_eq!(bb, stdout(&d.docker(&["image", "ls", "busybox"])));
+    assert_eq!(d.ok(&["images", "-q", "busybox"]).trim().len(), 12);
+    d.ok(&["tag", "busybox", "bb:v1"]);
+    assert_eq!(
+        d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}", "bb"]),
+        "bb:v1\n"
+    );
+    assert_eq!(d.ok(&["rmi", "bb:v1"]), "Untagged: bb:v1\n");
+    let hist = d.ok(&["history", "busybox"]);
+    assert_eq!(
+        first_line(&hist),
+        first_line(&stdout(&d.docker(&["history", "busybox"])))
+    );
+    assert_eq!(
+        d.ok(&["image", "inspect", "-f", "{{.Config.Cmd}}", "hello-world"]),
+        "[/hello]\n"
+    );
+    // save and load round trip.
+    let tar = d.dir.join("bb.tar");
+    d.ok(&["save", "-o", tar.to_str().unwrap(), "busybox"]);
+    d.ok(&["rmi", "busybox"]);
+    let loaded = d.ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(loaded.contains("Loaded image: busybox:latest"), "{loaded}");
+    assert_eq!(
+        d.ok(&["rmi", "hello-world"]).lines().next(),
+        Some("Untagged: hello-world:latest")
+    );
+    let (code, err) = d.fails(&["rmi", "nosuchimage"]);
+    assert_eq!(code, 1);
+    assert_eq!(err, stderr(&d.docker(&["rmi", "nosuchimage"])));
+}

@@ -288,6 +288,19 @@ pub async fn cmd_images(app: &mut App, a: &ImagesArgs) -> anyhow::Result<()> {
     };
     let out = Output::new(a.format.as_deref().unwrap_or(""), table, a.quiet)?;
     let mut rows = image_rows(&images, !a.no_trunc, a.digests, now_secs());
+    // Docker's daemon lists only the matching tags of a matched image.
+    if let Some(r) = a.reference.as_deref().filter(|r| !r.contains('*')) {
+        let (name, tag) = split_tag(r);
+        let familiar = |n: &str| {
+            let n = n.strip_prefix("docker.io/").unwrap_or(n);
+            n.strip_prefix("library/").unwrap_or(n).to_owned()
+        };
+        let want = familiar(name);
+        rows.retain(|row| {
+            familiar(row["Repository"].as_str().unwrap_or("")) == want
+                && tag.is_none_or(|t| row["Tag"] == t)
+        });
+    }
     if a.quiet {
         let mut seen = std::collections::HashSet::new();
         rows.retain(|r| seen.insert(r["ID"].as_str().unwrap_or("").to_owned()));
