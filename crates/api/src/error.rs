@@ -15,6 +15,7 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
         ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -88,6 +89,7 @@ mod tests {
         assert_eq!(status_for(ErrorKind::InvalidArgument), 400);
         assert_eq!(status_for(ErrorKind::NotModified), 304);
         assert_eq!(status_for(ErrorKind::Forbidden), 403);
+        assert_eq!(status_for(ErrorKind::Unauthorized), 401);
         assert_eq!(status_for(ErrorKind::Unavailable), 503);
         assert_eq!(status_for(ErrorKind::Internal), 500);
         let r = ApiError::from(EngineError::NoSuchContainer { id: "x".into() }).into_response();

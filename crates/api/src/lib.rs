@@ -39,8 +39,8 @@ pub const MAX_BODY: usize = 4 << 20;
 /// The route table.
 pub fn router(engine: Engine) -> Router {
     let state = Arc::new(AppState { engine });
-    use routes::{containers as c, exec as x, system as s};
     use routes::archive as ar;
+    use routes::{auth, containers as c, exec as x, images as i, system as s, system_df};
     let table = Router::new()
         .route("/_ping", get(s::ping).head(s::ping))
         .route("/version", get(s::version))
@@ -75,6 +75,14 @@ pub fn router(engine: Engine) -> Router {
         .route("/exec/{id}/start", post(x::start))
         .route("/exec/{id}/resize", post(x::resize))
         .route("/exec/{id}/json", get(x::inspect))
+        .route("/images/json", get(i::list))
+        .route("/images/create", post(i::create))
+        .route("/images/prune", post(i::prune))
+        .route("/images/get", get(i::save_many))
+        .route("/images/load", post(i::load))
+        .route("/images/{*name}", any(i::by_name))
+        .route("/auth", post(auth::login))
+        .route("/system/df", get(system_df::df))
         .fallback(any(s::not_found))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);

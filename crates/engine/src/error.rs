@@ -20,6 +20,8 @@ pub enum ErrorKind {
     NotModified,
     /// The operation is not allowed.
     Forbidden,
+    /// Credentials are missing or were refused (by a registry).
+    Unauthorized,
     /// A dependency is not available right now.
     Unavailable,
     /// A bug or an unexpected failure of the host.

@@ -5,6 +5,24 @@
 //! The records live in the image store (`<data-root>/image/images.json`), the
 //! configs in the content store. This module is the only place the engine
 //! reads them, so moving the store is a change here only.
+//!
+//! The image operations the API serves (pull, push, tag, remove, save,
+//! load, import, disk usage) are the [`ImageService`] in the submodules.
+
+mod error;
+mod progress;
+mod pull;
+mod push;
+mod service;
+mod usage;
+
+pub use error::ImageServiceError;
+pub use progress::{Operation, Outcome, Progress, Step};
+pub use pull::{PullRequest, pull_reference};
+pub use push::PushRequest;
+pub use service::{ImageService, ImportRequest, LoginRequest, registry_options};
+pub use usage::{ContainerImages, ContainerSize, DiskUsage};
+pub use wharf_registry::Credentials;
 
 use std::sync::Arc;
 

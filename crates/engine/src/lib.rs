@@ -6,7 +6,8 @@
 //!   attach, logs, exec, reconciliation at start);
 //! - [`system`]: `/info` and `/version` figures;
 //! - [`events`]: the events bus;
-//! - [`images`]: image lookup for containers;
+//! - [`images`]: image lookup for containers, and the [`ImageService`]
+//!   (pull, push, tag, remove, save/load, import, disk usage);
 //! - [`model`]: the container domain types (also the persisted shape);
 //! - [`store`]: atomic per-container JSON records; [`layout`]: every path;
 //! - [`spec`], [`etc_files`], [`rootfs_files`]: what a start needs;
@@ -37,7 +38,7 @@ use std::sync::Arc;
 pub use containers::Containers;
 pub use error::{EngineError, ErrorKind};
 pub use events::Events;
-pub use images::Images;
+pub use images::{ImageService, Images};
 pub use layout::Layout;
 pub use system::System;
 
@@ -46,6 +47,8 @@ pub use system::System;
 pub struct EngineConfig {
     pub layout: Layout,
     pub shim_binary: PathBuf,
+    /// The `--init` executable (`wharf-init`), if any.
+    pub init_binary: Option<PathBuf>,
     pub default_ulimits: Vec<model::Ulimit>,
     pub log_max_size: Option<u64>,
     pub log_max_files: Option<u32>,
@@ -62,6 +65,7 @@ pub struct Engine {
     pub system: Arc<System>,
     pub events: Arc<Events>,
     pub images: Images,
+    pub image_service: Arc<ImageService>,
 }
 
 impl Engine {
@@ -96,14 +100,15 @@ impl Engine {
         );
         let images = Images::new(
             wharf_image::image_store::ImageStore::open(l.images()),
-            content,
-            snapshots,
+            content.clone(),
+            snapshots.clone(),
         );
         let events = Arc::new(Events::new());
         let containers = Containers::new(
             containers::ContainersConfig {
                 layout: cfg.layout.clone(),
                 shim_binary: cfg.shim_binary.clone(),
+                init_binary: cfg.init_binary.clone(),
                 default_ulimits: cfg.default_ulimits.clone(),
                 log_max_size: cfg.log_max_size,
                 log_max_files: cfg.log_max_files,
@@ -113,6 +118,16 @@ impl Engine {
             events.clone(),
         );
         containers.restore().await?;
+        let image_service = Arc::new(ImageService::new(
+            wharf_image::ops::Images::new(
+                content,
+                snapshots,
+                wharf_image::image_store::ImageStore::open(l.images()),
+            )
+            .with_containers(Arc::new(images::ContainerImages::new(&containers))),
+            images::registry_options(&cfg.registry),
+            events.clone(),
+        ));
         let system = Arc::new(System::new(
             cfg.layout.clone(),
             containers.clone(),
@@ -126,6 +141,7 @@ impl Engine {
             system,
             events,
             images,
+            image_service,
         })
     }
 }

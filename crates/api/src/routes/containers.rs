@@ -33,13 +33,15 @@ pub async fn list(State(s): State<Arc<AppState>>, uri: Uri) -> ApiResult<Respons
         limit,
         filters: q.filters()?,
     };
-    let rows: Vec<Value> = s
-        .engine
-        .containers
-        .list_filtered(&opts)?
-        .iter()
-        .map(crate::wire::summary)
-        .collect();
+    let listed = s.engine.containers.list_filtered(&opts)?;
+    let mut rows: Vec<Value> = listed.iter().map(crate::wire::summary).collect();
+    if q.bool("size")? {
+        let sizes = s.engine.image_service.container_sizes(listed).await?;
+        for (row, size) in rows.iter_mut().zip(sizes) {
+            row["SizeRw"] = json!(size.size_rw);
+            row["SizeRootFs"] = json!(size.size_root_fs);
+        }
+    }
     Ok(axum::Json(rows).into_response())
 }
 
@@ -83,10 +85,19 @@ pub async fn prune(State(s): State<Arc<AppState>>, uri: Uri) -> ApiResult<Respon
 pub async fn inspect(
     State(s): State<Arc<AppState>>,
     Path(id): Path<String>,
+    uri: Uri,
 ) -> ApiResult<Response> {
     let c = s.engine.containers.inspect(&id)?;
     let execs = s.engine.containers.exec_ids(&c.id);
-    Ok(axum::Json(crate::wire::inspect(&c, &execs)).into_response())
+    let mut v = crate::wire::inspect(&c, &execs);
+    if query(&uri).bool("size")? {
+        let sizes = s.engine.image_service.container_sizes(vec![c]).await?;
+        if let Some(size) = sizes.first() {
+            v["SizeRw"] = json!(size.size_rw);
+            v["SizeRootFs"] = json!(size.size_root_fs);
+        }
+    }
+    Ok(axum::Json(v).into_response())
 }
 
 /// `POST /containers/{id}/start`.

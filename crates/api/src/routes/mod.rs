@@ -2,9 +2,12 @@
 //! engine service, and renders Docker's response.
 
 pub mod archive;
+pub mod auth;
 pub mod containers;
 pub mod exec;
+pub mod images;
 pub mod system;
+pub mod system_df;
 
 use axum::http::Uri;
 
