@@ -178,7 +178,15 @@ pub fn status_text(c: &Container) -> String {
     let s = &c.state;
     match s.status {
         Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", human_duration(since(&s.started_at))),
+        Status::Running => {
+            let health = match s.health.as_ref().map(|h| h.status.as_str()) {
+                Some("starting") => " (health: starting)",
+                Some("healthy") => " (healthy)",
+                Some("unhealthy") => " (unhealthy)",
+                _ => "",
+            };
+            format!("Up {}{health}", human_duration(since(&s.started_at)))
+        }
         Status::Paused => format!("Up {} (Paused)", human_duration(since(&s.started_at))),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",

@@ -73,6 +73,10 @@ pub struct Flags {
     /// The wharf-shim executable [default: next to wharfd, else on PATH].
     #[arg(long, env = "WHARF_SHIM_BINARY")]
     pub shim_binary: Option<PathBuf>,
+    /// The init run as PID 1 by `--init` [default: wharf-init next to
+    /// wharfd, else on PATH].
+    #[arg(long)]
+    pub init_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -109,6 +113,7 @@ struct File {
     tlscert: Option<PathBuf>,
     tlskey: Option<PathBuf>,
     live_restore: Option<bool>,
+    init_path: Option<PathBuf>,
 }
 
 /// TLS settings for tcp hosts.
@@ -139,6 +144,8 @@ pub struct Config {
     pub storage_driver: Option<String>,
     pub tls: Tls,
     pub shim_binary: PathBuf,
+    /// The `--init` executable, when one was found.
+    pub init_binary: Option<PathBuf>,
 }
 
 /// Parses `nofile=1024:2048` (hard defaults to soft).
@@ -212,6 +219,12 @@ pub fn load(flags: Flags) -> anyhow::Result<Config> {
     );
     conflict("hosts", !flags.hosts.is_empty(), &file.hosts, &mut both);
     conflict("group", flags.group.is_some(), &file.group, &mut both);
+    conflict(
+        "init-path",
+        flags.init_path.is_some(),
+        &file.init_path,
+        &mut both,
+    );
     conflict(
         "log-level",
         flags.log_level.is_some(),
@@ -337,6 +350,11 @@ pub fn load(flags: Flags) -> anyhow::Result<Config> {
         cert: flags.tlscert.or(file.tlscert),
         key: flags.tlskey.or(file.tlskey),
     };
+    let init_binary = match flags.init_path.or(file.init_path) {
+        Some(p) if !p.is_file() => bail!("--init-path {}: no such file", p.display()),
+        Some(p) => Some(p),
+        None => find_next_to_exe_or_on_path("wharf-init"),
+    };
     let shim_binary = match flags.shim_binary {
         Some(p) => p,
         None => find_shim()?,
@@ -368,7 +386,22 @@ pub fn load(flags: Flags) -> anyhow::Result<Config> {
         storage_driver: flags.storage_driver.or(file.storage_driver),
         tls,
         shim_binary,
+        init_binary,
     })
+}
+
+/// `name` next to this executable, else on `PATH`.
+fn find_next_to_exe_or_on_path(name: &str) -> Option<PathBuf> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned));
+    exe_dir
+        .into_iter()
+        .chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// `wharf-shim` next to this executable, else on `PATH`.

@@ -64,6 +64,7 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     let engine = Engine::open(EngineConfig {
         layout: layout.clone(),
         shim_binary: cfg.shim_binary.clone(),
+        init_binary: cfg.init_binary.clone(),
         default_ulimits: cfg.default_ulimits.clone(),
         log_max_size: cfg.log_max_size,
         log_max_files: cfg.log_max_files,

@@ -320,6 +320,30 @@ pub struct State {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// The healthcheck's findings (absent without a healthcheck).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// `State.Health`: `starting`, `healthy` or `unhealthy`, the count of
+/// consecutive failed probes, and the last five probes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    pub status: String,
+    pub failing_streak: u32,
+    #[serde(default)]
+    pub log: Vec<HealthLog>,
+}
+
+/// One healthcheck probe.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthLog {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i64,
+    pub output: String,
 }
 
 impl Default for State {
@@ -336,6 +360,7 @@ impl Default for State {
             error: String::new(),
             started_at: crate::time::ZERO_TIME.to_owned(),
             finished_at: crate::time::ZERO_TIME.to_owned(),
+            health: None,
         }
     }
 }

@@ -250,6 +250,7 @@ impl Containers {
         tracing::info!(container_id = %e.id, pid = st.pid, "container started");
         self.event("start", &rec, &[]);
         self.spawn_monitor(e.clone(), shim);
+        self.start_health(e);
         Ok(())
     }
 
@@ -281,7 +282,7 @@ impl Containers {
             rootfs_files::mkdir_all_in_root(&rootfs, Path::new(&rec.config.working_dir))
                 .map_err(file_err)?;
         }
-        let spec = spec::build(&spec::SpecInputs {
+        let mut spec = spec::build(&spec::SpecInputs {
             container: rec,
             rootfs: &rootfs,
             user: &user,
@@ -292,6 +293,11 @@ impl Containers {
                 rec.id
             ),
         })?;
+        if rec.host_config.init == Some(true)
+            && let Some(init) = &self.cfg.init_binary
+        {
+            super::init::apply(&mut spec, init);
+        }
         let dir = self.store.dir(&rec.id);
         let path = dir.join("config.json");
         let tmp = dir.join(".config.json.tmp");
@@ -866,6 +872,7 @@ impl Containers {
                     }
                     e.set_shim(Some(shim.clone()));
                     self.spawn_monitor(e.clone(), shim);
+                    self.start_health(&e);
                 }
                 Err(err) => {
                     let exit = wharf_shim_api::layout::read_exit(&state_dir).ok().flatten();

@@ -17,6 +17,8 @@
 
 pub mod archive;
 mod exec;
+mod health;
+pub mod init;
 mod io;
 mod lifecycle;
 mod list;
@@ -53,6 +55,8 @@ pub struct ContainersConfig {
     pub layout: Layout,
     /// The `wharf-shim` executable.
     pub shim_binary: PathBuf,
+    /// The init `--init` runs as PID 1 (see [`init`]).
+    pub init_binary: Option<PathBuf>,
     /// `--default-ulimit`.
     pub default_ulimits: Vec<Ulimit>,
     /// `--log-opt max-size` (bytes) and `max-file` defaults.
@@ -282,7 +286,7 @@ impl Containers {
     }
 
     fn create_blocking(&self, req: CreateRequest) -> Result<Created, EngineError> {
-        let mut warnings = Vec::new();
+        let warnings = Vec::new();
         if let Some(p) = &req.platform
             && !p.is_empty()
             && !p.starts_with("linux")
@@ -292,7 +296,14 @@ impl Containers {
                 reason: format!("{p} is not supported: this daemon runs linux containers"),
             });
         }
-        validate_host_config(&req.host_config, &mut warnings)?;
+        validate_host_config(&req.host_config)?;
+        if req.host_config.init == Some(true) && self.cfg.init_binary.is_none() {
+            return Err(EngineError::InvalidConfig {
+                field: "Init",
+                reason: "no init binary: install wharf-init next to wharfd or pass --init-path"
+                    .into(),
+            });
+        }
         let id = ids::new_id().map_err(io_err("read", "/dev/urandom"))?;
         let name = match &req.name {
             Some(n) if !n.is_empty() => {
@@ -485,7 +496,7 @@ impl Containers {
     }
 }
 
-fn validate_host_config(hc: &HostConfig, warnings: &mut Vec<String>) -> Result<(), EngineError> {
+fn validate_host_config(hc: &HostConfig) -> Result<(), EngineError> {
     let invalid = |field, reason: String| Err(EngineError::InvalidConfig { field, reason });
     match hc.network_mode.as_str() {
         "" | "default" | "bridge" | "none" | "host" => {}
@@ -552,9 +563,6 @@ fn validate_host_config(hc: &HostConfig, warnings: &mut Vec<String>) -> Result<(
             reason: format!("invalid max-size {ms:?}"),
         })?;
     }
-    if hc.init == Some(true) {
-        warnings.push("--init is not available yet: the command runs as PID 1".into());
-    }
     Ok(())
 }
 
@@ -593,18 +601,17 @@ mod tests {
 
     #[test]
     fn host_config_validation() {
-        let mut w = vec![];
         let mut hc = HostConfig::default();
-        assert!(validate_host_config(&hc, &mut w).is_ok());
+        assert!(validate_host_config(&hc).is_ok());
         hc.restart_policy.name = "sometimes".into();
-        assert!(validate_host_config(&hc, &mut w).is_err());
+        assert!(validate_host_config(&hc).is_err());
         hc.restart_policy.name = "always".into();
         hc.auto_remove = true;
-        assert!(validate_host_config(&hc, &mut w).is_err());
+        assert!(validate_host_config(&hc).is_err());
         let hc = HostConfig {
             network_mode: "container:x".into(),
             ..Default::default()
         };
-        assert!(validate_host_config(&hc, &mut w).is_err());
+        assert!(validate_host_config(&hc).is_err());
     }
 }
