@@ -47,6 +47,8 @@ pub use system::System;
 pub struct EngineConfig {
     pub layout: Layout,
     pub shim_binary: PathBuf,
+    /// The `--init` executable (`wharf-init`), if any.
+    pub init_binary: Option<PathBuf>,
     pub default_ulimits: Vec<model::Ulimit>,
     pub log_max_size: Option<u64>,
     pub log_max_files: Option<u32>,
@@ -106,6 +108,7 @@ impl Engine {
             containers::ContainersConfig {
                 layout: cfg.layout.clone(),
                 shim_binary: cfg.shim_binary.clone(),
+                init_binary: cfg.init_binary.clone(),
                 default_ulimits: cfg.default_ulimits.clone(),
                 log_max_size: cfg.log_max_size,
                 log_max_files: cfg.log_max_files,
