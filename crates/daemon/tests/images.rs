@@ -620,3 +620,98 @@ fn bad_image_requests() {
     let images = d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert_eq!(images, "busybox:latest");
 }
+
+#[test]
+fn concurrent_pulls_share_one_transfer() {
+    let d = Daemon::start();
+    let reg = Registry::start();
+    let host = reg.host();
+    // A layer large enough (incompressible) for the pulls to overlap.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let noise: Vec<u8> = (0..24 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let base = daemon_busybox_layer(&d.data_root());
+    let top = tar_of(&[("data/", b""), ("data/noise", &noise)]);
+    write_oci_layout(dir.path(), &[base, top], "dedup");
+    reg.seed(dir.path(), "dedup", "latest");
+
+    let path = format!("/images/create?fromImage={host}/dedup&tag=latest");
+    let pulls: Vec<_> = (0..3)
+        .map(|_| {
+            let socket = d.socket.clone();
+            let path = path.clone();
+            std::thread::spawn(move || http(&socket, "POST", &path, &[], b""))
+        })
+        .collect();
+    for p in pulls {
+        let (status, body) = p.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(!body.contains("errorDetail"), "{body}");
+        assert!(
+            body.contains(&format!(
+                "Status: Downloaded newer image for {host}/dedup:latest"
+            )) || body.contains("Status: Image is up to date"),
+            "{body}"
+        );
+    }
+    // Each blob crossed the wire once: the pulls that overlapped joined the
+    // first one; one that came after found everything present.
+    let log = reg.log();
+    let blob_gets: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"GET /v2/dedup/blobs/sha256:"))
+        .collect();
+    let mut unique = blob_gets.clone();
+    unique.sort_unstable();
+    unique.dedup_by(|a, b| {
+        let key = |l: &str| l.split("/blobs/").nth(1).map(|r| r[..71].to_owned());
+        key(a) == key(b)
+    });
+    assert_eq!(
+        blob_gets.len(),
+        unique.len(),
+        "blobs fetched more than once:\n{log}"
+    );
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            &format!("{host}/dedup"),
+            "sh",
+            "-c",
+            "wc -c < /data/noise"
+        ]),
+        (24 << 20).to_string()
+    );
+}
+
+#[test]
+fn registry_mirror_serves_docker_hub_names() {
+    let reg = Registry::start();
+    let mirror = format!("http://{}", reg.host());
+    let d = Daemon::start_with(vec!["--registry-mirror".into(), mirror.clone()]);
+    seed_two_layer_image(&d, &reg, "library/busybox", "mirrored", "from the mirror\n");
+    let info = d.ok(&["info", "--format", "{{json .RegistryConfig.Mirrors}}"]);
+    assert!(info.contains(&mirror), "{info}");
+    // `busybox:mirrored` is docker.io/library/busybox: served by the mirror.
+    let out = d.ok(&["pull", "busybox:mirrored"]);
+    assert!(
+        out.contains("mirrored: Pulling from library/busybox"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Status: Downloaded newer image for busybox:mirrored"),
+        "{out}"
+    );
+    assert_eq!(
+        d.ok(&["run", "--rm", "busybox:mirrored", "cat", "/etc/motd"]),
+        "from the mirror"
+    );
+}
