@@ -1,0 +1,277 @@
+"""Side-by-side container lifecycle benchmark; driven by bench/run (see there)."""
+import concurrent.futures, io, json, os, shutil, signal, statistics, subprocess, sys, tarfile, time
+
+runs, release = int(sys.argv[1]), sys.argv[2]
+WHARFD, SHIM = os.path.join(release, "wharfd"), os.path.join(release, "wharf-shim")
+CLI = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else shutil.which("docker")
+work = f"/tmp/wb-{os.getpid()}"  # short: unix socket paths are limited to 108 bytes
+os.makedirs(work)
+procs = []  # daemons started here: stopped at exit
+N, PAR = 50, 8
+
+
+def unmount_under(path):
+    """Lazily unmounts every mount at or below path, deepest first."""
+    path = os.path.realpath(path)
+    mounts = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4].replace("\\040", " ")
+            if mp == path or mp.startswith(path + "/"):
+                mounts.append(mp)
+    for mp in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", mp], capture_output=True)
+
+
+def remove(path):
+    if os.path.exists(path):
+        unmount_under(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def wait_for(check, what, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"bench/run: {what} did not come up")
+
+
+def start(cmd, log, env=None):
+    p = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env,
+                         start_new_session=True)
+    procs.append(p)
+    return p
+
+
+def stop_all():
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def rootfs_tar():
+    """busybox-static with a few applet links, /etc/passwd and /etc/group."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for d in ("bin", "etc", "tmp", "root"):
+            ti = tarfile.TarInfo(d)
+            ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+            t.addfile(ti)
+        t.add("/bin/busybox", "bin/busybox")
+        for a in ("sh", "true", "sleep", "echo", "ls", "cat"):
+            ti = tarfile.TarInfo(f"bin/{a}")
+            ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, "busybox", 0o777
+            t.addfile(ti)
+        for name, body in (("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"), ("etc/group", b"root:x:0:\n")):
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mode = len(body), 0o644
+            t.addfile(ti, io.BytesIO(body))
+    path = os.path.join(work, "busybox.tar")
+    open(path, "wb").write(buf.getvalue())
+    return path
+
+
+def tree_rss_kib(pid):
+    """RSS of a process and its descendants (dockerd + containerd)."""
+    children = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                ppid = int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(p))
+            except (OSError, IndexError, ValueError):
+                pass
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rollup(p)[0]
+        todo += children.get(p, [])
+    return total
+
+
+def rollup(pid):
+    """(Rss, Pss) in KiB from /proc/<pid>/smaps_rollup."""
+    rss = pss = 0
+    try:
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+def monitors(exe_name, marker):
+    """(Rss, Pss) of every process named exe_name whose command line names marker."""
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            comm = open(f"/proc/{p}/comm").read().strip()
+            cmdline = open(f"/proc/{p}/cmdline", "rb").read().decode(errors="replace")
+        except OSError:
+            continue
+        if comm == exe_name[:15] and marker in cmdline:  # comm is cut at 15 bytes
+            out.append(rollup(int(p)))
+    return out
+
+
+class Peer:
+    def __init__(self, name, cli, env=None, daemon=None, monitor=None):
+        self.name, self.cli, self.env, self.daemon, self.monitor = name, cli, env, daemon, monitor
+
+    def run(self, *args, check=True):
+        r = subprocess.run(self.cli + list(args), capture_output=True, text=True, env=self.env)
+        if check and r.returncode != 0:
+            sys.exit(f"{self.name}: {' '.join(args)} failed: {r.stderr[-800:]}")
+        return r.stdout
+
+
+def main():
+    tar = rootfs_tar()
+    cfg = os.path.join(work, "cli-config")
+    os.makedirs(cfg)
+    open(os.path.join(cfg, "config.json"), "w").write("{}")  # podman reads it too
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    base_env["DOCKER_CONFIG"] = cfg
+    peers = []
+
+    # 1. wharfd (release), own roots.
+    wsock = f"{work}/wharf.sock"
+    open(f"{work}/wharf.json", "w").write("{}")
+    wd = start([WHARFD, "--config-file", f"{work}/wharf.json", "--data-root", f"{work}/wd",
+                "--exec-root", f"{work}/wx", "-H", f"unix://{wsock}", "--shim-binary", SHIM,
+                "--log-level", "warn"], f"{work}/wharfd.log")
+    wharf = Peer("wharf", [CLI, "-H", f"unix://{wsock}"], base_env, wd.pid, ("wharf-shim", f"{work}/wx"))
+    wait_for(lambda: subprocess.run(wharf.cli + ["version"], capture_output=True, env=base_env).returncode == 0, "wharfd")
+    peers.append(wharf)
+
+    # 2. dockerd with its own roots, no bridge, no iptables changes.
+    dbase = f"/run/wb-docker-{os.getpid()}"
+    json.dump({"storage-driver": "overlay2", "exec-opts": ["native.cgroupdriver=cgroupfs"],
+               "bridge": "none", "iptables": False, "ip-masq": False},
+              open(f"{work}/docker.json", "w"))
+    dd = start(["dockerd", "--host", f"unix://{dbase}.sock", "--data-root", f"{work}/docker",
+                "--exec-root", dbase, "--pidfile", f"{dbase}.pid", "--config-file", f"{work}/docker.json"],
+               f"{work}/dockerd.log")
+    docker = Peer("docker", [CLI, "-H", f"unix://{dbase}.sock"], base_env, dd.pid,
+                  ("containerd-shim-runc-v2", dbase))
+    wait_for(lambda: subprocess.run(docker.cli + ["version"], capture_output=True, env=base_env).returncode == 0, "dockerd")
+    peers.append(docker)
+
+    # 3. podman: own root/runroot and config files (runc: crun refuses this
+    # host's hybrid cgroups; ulimits pinned to the hard limits here).
+    pconf = os.path.join(work, "podman")
+    os.makedirs(pconf)
+    hard = subprocess.run(["sh", "-c", "ulimit -Hn"], capture_output=True, text=True).stdout.strip()
+    runroot = f"/run/wbp-{os.getpid()}"
+    open(os.path.join(pconf, "containers.conf"), "w").write(
+        f'[containers]\ndefault_ulimits = ["nofile={hard}:{hard}", "nproc=32768:32768"]\n'
+        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
+    open(os.path.join(pconf, "registries.conf"), "w").write("")
+    open(os.path.join(pconf, "storage.conf"), "w").write(
+        f'[storage]\ndriver = "overlay"\nrunroot = "{runroot}"\ngraphroot = "{work}/podman-root"\n')
+    penv = dict(base_env, CONTAINERS_CONF=os.path.join(pconf, "containers.conf"),
+                CONTAINERS_REGISTRIES_CONF=os.path.join(pconf, "registries.conf"),
+                CONTAINERS_STORAGE_CONF=os.path.join(pconf, "storage.conf"))
+    podman = Peer("podman", ["podman", "--root", f"{work}/podman-root", "--runroot", runroot], penv,
+                  None, ("conmon", f"{work}/podman-root"))
+    peers.append(podman)
+
+    for p in peers:
+        p.run("import", tar, "busybox:latest")
+        for _ in range(2):  # warm-up: binaries and images paged in
+            p.run("run", "--rm", "--network", "none", "busybox", "true")
+
+    # 4. run --rm true, alternated.
+    lat = {p.name: [] for p in peers}
+    for i in range(runs):
+        for p in peers[i % len(peers):] + peers[:i % len(peers)]:
+            t = time.perf_counter()
+            p.run("run", "--rm", "--network", "none", "busybox", "true")
+            lat[p.name].append((time.perf_counter() - t) * 1000)
+    idle = {p.name: tree_rss_kib(p.daemon) / 1024 if p.daemon else None for p in peers}
+
+    # 5. 50 sleep containers, 8 at a time; ps; monitors; rm -f.
+    res = {}
+    for p in peers:
+        t = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(PAR) as ex:
+            ids = list(ex.map(lambda _: p.run("run", "-d", "--network", "none", "busybox", "sleep", "3600").strip(),
+                              range(N)))
+        start50 = time.perf_counter() - t
+        running = len(p.run("ps", "-q").split())
+        assert running == N, f"{p.name}: {running} running"
+        pss = []
+        for _ in range(5):
+            t = time.perf_counter()
+            p.run("ps")
+            pss.append((time.perf_counter() - t) * 1000)
+        mons = monitors(*p.monitor)
+        busy = tree_rss_kib(p.daemon) / 1024 if p.daemon else None
+        t = time.perf_counter()
+        # docker rm -f kills at once; podman's waits for the stop timeout
+        # unless told -t 0.
+        p.run("rm", "-f", *(["-t", "0"] if p.name == "podman" else []), *ids)
+        rm50 = time.perf_counter() - t
+        res[p.name] = dict(start50=start50, ps=statistics.median(pss), rm50=rm50, busy=busy,
+                           mon_n=len(mons),
+                           mon_rss=statistics.mean(r for r, _ in mons) / 1024 if mons else None,
+                           mon_pss=statistics.mean(s for _, s in mons) / 1024 if mons else None)
+
+    # 6. The table.
+    med = {n: statistics.median(v) for n, v in lat.items()}
+
+    def f(v, fmt):
+        return "n/a" if v is None else fmt % v
+
+    names = [p.name for p in peers]
+    rows = [
+        (f"run --rm --network none busybox true, median of {runs} (ms)", {n: med[n] for n in names}, "%.1f"),
+        ("  p10 (ms)", {n: sorted(lat[n])[len(lat[n]) // 10] for n in names}, "%.1f"),
+        ("  p90 (ms)", {n: sorted(lat[n])[(len(lat[n]) * 9) // 10] for n in names}, "%.1f"),
+        (f"start {N} sleep containers, {PAR} at a time (s)", {n: res[n]["start50"] for n in names}, "%.2f"),
+        (f"ps with {N} running, median of 5 (ms)", {n: res[n]["ps"] for n in names}, "%.1f"),
+        (f"rm -f of {N} running (s)", {n: res[n]["rm50"] for n in names}, "%.2f"),
+        ("daemon RSS idle (MiB; dockerd+containerd)", idle, "%.1f"),
+        (f"daemon RSS with {N} running (MiB)", {n: res[n]["busy"] for n in names}, "%.1f"),
+        ("per-container monitor RSS (MiB)", {n: res[n]["mon_rss"] for n in names}, "%.2f"),
+        ("per-container monitor PSS (MiB)", {n: res[n]["mon_pss"] for n in names}, "%.2f"),
+    ]
+    print(f"\ndocker CLI {subprocess.run([CLI, '--version'], capture_output=True, text=True).stdout.strip()}; "
+          f"monitors: wharf-shim / containerd-shim-runc-v2 / conmon "
+          f"({', '.join(str(res[n]['mon_n']) for n in names)} found)")
+    print(f"{'':52} {'wharf':>9} {'docker':>9} {'podman':>9} {'w/docker':>9} {'w/podman':>9}")
+    for label, vals, fmt in rows:
+        w = vals.get("wharf")
+        ratio = lambda o: f"{w / vals[o]:.3f}" if w is not None and vals.get(o) else "n/a"
+        print(f"{label:52} {f(vals.get('wharf'), fmt):>9} {f(vals.get('docker'), fmt):>9} "
+              f"{f(vals.get('podman'), fmt):>9} {ratio('docker'):>9} {ratio('podman'):>9}")
+
+
+try:
+    main()
+finally:
+    stop_all()
+    subprocess.run(["podman", "--root", f"{work}/podman-root", "--runroot", f"/run/wbp-{os.getpid()}",
+                    "system", "reset", "-f"], capture_output=True,
+                   env=dict(os.environ, CONTAINERS_STORAGE_CONF=os.path.join(work, "podman", "storage.conf")))
+    for x in (f"/run/wb-docker-{os.getpid()}", f"/run/wbp-{os.getpid()}"):
+        remove(x)
+    for x in (f"/run/wb-docker-{os.getpid()}.sock", f"/run/wb-docker-{os.getpid()}.pid"):
+        if os.path.exists(x):
+            os.remove(x)
+    remove(work)
