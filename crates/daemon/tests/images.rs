@@ -287,12 +287,19 @@ fn pull_images_run_tag_push_rmi_prune_df() {
     assert!(root > rw, "SizeRootFs {root} vs SizeRw {rw}");
 
     // 10. Events of all this.
+    // `--until` has one-second resolution (as Docker's): a moment just
+    // ahead includes everything above, however fast it ran.
+    let until = (std::time::SystemTime::now() + std::time::Duration::from_secs(2))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
     let ev = d.ok(&[
         "events",
         "--since",
         "0",
         "--until",
-        "0s",
+        &until,
         "--filter",
         "type=image",
         "--format",
