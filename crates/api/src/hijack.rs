@@ -20,6 +20,15 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use wharf_engine::shim::{AttachSession, Frame, StreamKind};
 
+/// How long after the `101` the first bytes of a hijacked stream are held
+/// back. docker-py reads the response head through a buffered reader and
+/// then reads the stream from the raw socket, losing whatever arrived in the
+/// same read as the head (docker/docker-py#3332, #425); dockerd's own
+/// latency hides this, a faster daemon must leave the gap on purpose. Only
+/// output that is ready at once (an exec's quick command, a log replay)
+/// waits; `docker run`'s output arrives later anyway.
+pub const FIRST_WRITE_GRACE: std::time::Duration = std::time::Duration::from_millis(15);
+
 /// Docker's default detach sequence: ctrl-p, ctrl-q.
 pub const DEFAULT_DETACH_KEYS: &[u8] = &[0x10, 0x11];
 
@@ -143,6 +152,7 @@ where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
     let tty = session.tty;
+    let hold_until = tokio::time::Instant::now() + FIRST_WRITE_GRACE;
     let (mut rd, mut wr) = tokio::io::split(io);
     let (detach_tx, detach_rx) = tokio::sync::oneshot::channel::<()>();
     let input_task = session.input.map(|mut input| {
@@ -191,6 +201,7 @@ where
             tokio::select! {
                 f = out.next_frame() => match f {
                     Ok(Some(f)) => {
+                        tokio::time::sleep_until(hold_until).await;
                         let mut buf = Vec::with_capacity(f.data.len() + 8);
                         encode(tty, &f, &mut buf);
                         if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() {

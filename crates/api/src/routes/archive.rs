@@ -26,6 +26,9 @@ use super::{json_body, query};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
+/// Most bytes read and dropped after the end of an uploaded archive.
+const MAX_TRAILER: usize = 16 << 20;
+
 /// The header carrying a path's stat.
 pub const PATH_STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
 
@@ -112,10 +115,22 @@ pub async fn put(
     };
     let (tx, rx) = mpsc::channel(8);
     let mut body = req.into_body().into_data_stream();
+    // Feeds the extractor; once it stops reading (a tar ends before the
+    // padding clients add after it), drains what the client still sends,
+    // so the client is not cut off mid-write (a broken pipe for it).
     let feeder = tokio::spawn(async move {
+        let mut drained = 0usize;
+        let mut feeding = true;
         while let Some(chunk) = body.next().await {
-            if tx.send(chunk.map_err(io::Error::other)).await.is_err() {
-                break;
+            if feeding {
+                if tx.send(chunk.map_err(io::Error::other)).await.is_err() {
+                    feeding = false;
+                }
+            } else {
+                drained += chunk.map_or(0, |c| c.len());
+                if drained > MAX_TRAILER {
+                    break;
+                }
             }
         }
     });
@@ -128,7 +143,11 @@ pub async fn put(
         .containers
         .archive_put(&id, &path, opts, Box::new(reader))
         .await;
-    feeder.abort();
+    if result.is_err() {
+        feeder.abort();
+    } else {
+        let _ = feeder.await;
+    }
     result?;
     Ok(StatusCode::OK.into_response())
 }

@@ -359,6 +359,7 @@ pub async fn attach(
             if let Ok(io) = on_upgrade.await {
                 use tokio::io::AsyncWriteExt as _;
                 let mut io = TokioIo::new(io);
+                tokio::time::sleep(hijack::FIRST_WRITE_GRACE).await;
                 let _ = io.write_all(&replay).await;
                 let _ = io.shutdown().await;
             }
@@ -382,6 +383,7 @@ pub async fn attach(
         let mut io = TokioIo::new(io);
         if !replay.is_empty() {
             use tokio::io::AsyncWriteExt as _;
+            tokio::time::sleep(hijack::FIRST_WRITE_GRACE).await;
             if io.write_all(&replay).await.is_err() {
                 return;
             }
