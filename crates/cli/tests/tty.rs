@@ -82,7 +82,11 @@ fn assert_terminal_restored(d: &Daemon) {
         s.lines().skip(1).collect::<Vec<_>>().join("\n")
     };
     assert!(modes("before").contains("icanon"), "{}", modes("before"));
-    assert_eq!(modes("before"), modes("after"), "terminal settings not restored");
+    assert_eq!(
+        modes("before"),
+        modes("after"),
+        "terminal settings not restored"
+    );
 }
 
 #[test]
