@@ -41,6 +41,9 @@ pub struct InitArgs {
     pub unshare_after_join: u64,
     pub new_userns: bool,
     pub new_cgroupns: bool,
+    /// v1 `tasks` files the init writes "0" to, placing itself (see
+    /// `Runtime::create`); empty when the runtime placed it.
+    pub self_cgroup_tasks: Vec<PathBuf>,
 }
 
 /// Everything the exec child needs.
@@ -162,6 +165,13 @@ fn become_ns_root() {
 
 fn init_steps(a: &InitArgs) -> Result<ProcessError, InitError> {
     let b = &a.bundle;
+    // 0. Join the v1 cgroups ourselves (single-threaded: "0" moves us whole).
+    for tasks in &a.self_cgroup_tasks {
+        std::fs::write(tasks, "0").map_err(|source| InitError::Sys {
+            op: format!("join cgroup {}", tasks.display()),
+            source,
+        })?;
+    }
     // 1. Wait until the runtime placed us in the cgroup and wrote id maps;
     //    then receive the idmapped mounts it prepared, if any.
     a.chan.expect("go")?;
