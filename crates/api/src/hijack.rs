@@ -151,6 +151,18 @@ pub async fn pump<IO>(io: IO, session: AttachSession, detach_keys: Vec<u8>)
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
+    pump_then(io, session, detach_keys, std::future::ready(())).await;
+}
+
+/// Like [`pump`], but awaits `before_close` after the output ended and
+/// before the client sees end-of-file: for exec, the exit code must be
+/// recorded before the client's follow-up inspect, which it sends as soon as
+/// its read side ends.
+pub async fn pump_then<IO, F>(io: IO, session: AttachSession, detach_keys: Vec<u8>, before_close: F)
+where
+    IO: AsyncRead + AsyncWrite + Send + 'static,
+    F: std::future::Future<Output = ()>,
+{
     let tty = session.tty;
     let hold_until = tokio::time::Instant::now() + FIRST_WRITE_GRACE;
     let (mut rd, mut wr) = tokio::io::split(io);
@@ -220,6 +232,7 @@ where
     } else {
         detached.await;
     }
+    before_close.await;
     let _ = wr.shutdown().await;
     if let Some(t) = input_task {
         t.abort();

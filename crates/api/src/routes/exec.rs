@@ -75,9 +75,10 @@ pub async fn start(
         };
         // Keep the connection until the exit code is recorded, so the
         // client's follow-up inspect sees it.
-        let pump = hijack::pump(TokioIo::new(io), session, keys);
-        pump.await;
-        let _ = tokio::time::timeout(Duration::from_secs(5), exited).await;
+        let recorded = async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), exited).await;
+        };
+        hijack::pump_then(TokioIo::new(io), session, keys, recorded).await;
     });
     Ok(hijack::upgraded_response(tty))
 }

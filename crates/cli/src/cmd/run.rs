@@ -379,7 +379,16 @@ pub async fn cmd_exec(app: &mut App, a: &ExecArgs) -> anyhow::Result<()> {
     if ended? == Ended::Detached {
         return Ok(());
     }
-    let info = c.exec_inspect(&exec.id).await?;
+    // The daemon records the exit code before ending the stream; should it
+    // still show the process running, ask again for a bounded while.
+    let mut info = c.exec_inspect(&exec.id).await?;
+    for _ in 0..50 {
+        if info["Running"] != serde_json::Value::Bool(true) && !info["ExitCode"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        info = c.exec_inspect(&exec.id).await?;
+    }
     match info["ExitCode"].as_i64().unwrap_or(0) {
         0 => Ok(()),
         n => Err(Exit::code(i32::try_from(n).unwrap_or(1))),
