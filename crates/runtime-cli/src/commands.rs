@@ -222,14 +222,17 @@ fn run(
     let mut opts = create_opts(a);
     // Foreground with a terminal and no console socket: proxy the pty
     // ourselves, as runc does.
-    let console = if !detach && a.console_socket.is_none() && wants_terminal(&a.bundle) {
+    wharf_runtime::config::validate_id(&a.id)?;
+    let bundle = wharf_runtime::config::Bundle::load(&a.bundle)?;
+    let terminal = bundle.process().terminal().unwrap_or(false);
+    let console = if !detach && a.console_socket.is_none() && terminal {
         let l = crate::tty::ConsoleListener::bind(rt.store().root())?;
         opts.console_socket = Some(l.path.clone());
         Some(l)
     } else {
         None
     };
-    let started = rt.create(&opts)?;
+    let started = rt.create_bundle(&opts, bundle)?;
     log.debug(&format!("create took {:?}", t.elapsed()));
     let master = match &console {
         Some(l) => match l.receive_master() {
@@ -260,16 +263,6 @@ fn run(
     }
     log.debug(&format!("run took {:?}", t.elapsed()));
     Ok(code)
-}
-
-/// Whether the bundle's process asks for a terminal (errors are left for
-/// `create` to report).
-fn wants_terminal(bundle: &Path) -> bool {
-    std::fs::read(bundle.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Spec>(&b).ok())
-        .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
-        .unwrap_or(false)
 }
 
 fn load_process(p: &Path) -> anyhow::Result<Process> {

@@ -163,6 +163,17 @@ impl Runtime {
     pub fn create(&self, o: &CreateOptions) -> Result<Started, RuntimeError> {
         config::validate_id(&o.id)?;
         let bundle = Bundle::load(&o.bundle)?;
+        self.create_bundle(o, bundle)
+    }
+
+    /// [`Runtime::create`] for a bundle the caller already loaded (so a
+    /// caller that needs the config too parses it once).
+    pub fn create_bundle(
+        &self,
+        o: &CreateOptions,
+        bundle: Bundle,
+    ) -> Result<Started, RuntimeError> {
+        config::validate_id(&o.id)?;
         self.store.reserve(&o.id)?;
         let mut undo = Undo {
             store: &self.store,

@@ -191,14 +191,7 @@ fn mount_one(
             remount_bind(&fd_path(&t2), opts.flags).map_err(io("remount", &*dest_s))?;
         }
     } else {
-        let mut data = opts.data.clone();
-        if typ == "sysfs" || typ == "proc" || typ == "mqueue" || typ == "devpts" {
-            // no special data handling needed
-        }
-        if typ == "tmpfs" && data.is_empty() {
-            data = String::new();
-        }
-        match raw_mount(&source_s, &tpath, typ, opts.flags, &data) {
+        match raw_mount(&source_s, &tpath, typ, opts.flags, &opts.data) {
             Ok(()) => {}
             Err(rustix::io::Errno::PERM) | Err(rustix::io::Errno::ACCESS)
                 if typ == "sysfs" && ctx.userns =>
@@ -287,23 +280,25 @@ fn mount_cgroups(
 ) -> Result<(), RootfsError> {
     let dest = m.destination();
     let dest_s = dest.to_string_lossy().into_owned();
-    let hier = host_cgroup_mounts().map_err(io("read", "/proc/self/mountinfo"))?;
-    let own =
-        std::fs::read_to_string("/proc/self/cgroup").map_err(io("read", "/proc/self/cgroup"))?;
+    let setup = wharf_cgroups::CgroupSetup::detect().map_err(|e| RootfsError::Io {
+        op: "detect cgroup layout for",
+        path: dest_s.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let hier = cgroup_mounts(&setup);
     let ro = opts.flags & libc::MS_RDONLY;
     let base_flags = opts.flags & !libc::MS_RDONLY;
-    let pure_v2 = hier.len() == 1 && hier[0].fstype == "cgroup2";
+    let pure_v2 = setup.is_pure_v2();
     let target =
         mkdir_all_in_root(root, dest, 0o755).map_err(io("create mount point", &*dest_s))?;
-    if pure_v2 {
-        let h = &hier[0];
+    if let (true, Some(h)) = (pure_v2, hier.iter().find(|h| h.v2)) {
         if ctx.cgroupns {
             raw_mount("cgroup2", &fd_path(&target), "cgroup2", opts.flags, "")
                 .map_err(errno("mount cgroup2", &*dest_s))?;
         } else {
             let src = h
                 .mountpoint
-                .join(own_path(&own, &h.key).trim_start_matches('/'));
+                .join(h.own_path.strip_prefix("/").unwrap_or(&h.own_path));
             raw_mount(
                 &src.to_string_lossy(),
                 &fd_path(&target),
@@ -335,7 +330,7 @@ fn mount_cgroups(
         let sub_s = sub.to_string_lossy().into_owned();
         let t = mkdir_all_in_root(root, &sub, 0o755).map_err(io("create mount point", &*sub_s))?;
         if ctx.cgroupns {
-            let r = if h.fstype == "cgroup2" {
+            let r = if h.v2 {
                 raw_mount("cgroup2", &fd_path(&t), "cgroup2", base_flags | ro, "")
             } else {
                 raw_mount(
@@ -350,7 +345,7 @@ fn mount_cgroups(
         } else {
             let src = h
                 .mountpoint
-                .join(own_path(&own, &h.key).trim_start_matches('/'));
+                .join(h.own_path.strip_prefix("/").unwrap_or(&h.own_path));
             raw_mount(
                 &src.to_string_lossy(),
                 &fd_path(&t),
@@ -374,75 +369,43 @@ fn mount_cgroups(
     Ok(())
 }
 
-/// A cgroup hierarchy mounted on the host.
+/// A cgroup hierarchy mounted on the host, as the container sees it.
 #[derive(Debug)]
 struct CgroupMount {
     mountpoint: PathBuf,
-    fstype: String,
-    /// Super options naming the controllers (e.g. "memory", "name=systemd").
+    v2: bool,
+    /// Mount options naming the v1 controllers (`memory`, `name=systemd`).
     options: String,
-    /// The key used in /proc/self/cgroup ("memory", "name=systemd", "" for v2).
-    key: String,
+    /// This process's cgroup in the hierarchy (the container's, by now).
+    own_path: PathBuf,
 }
 
-fn host_cgroup_mounts() -> std::io::Result<Vec<CgroupMount>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let mut out = Vec::new();
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mp = left.split_whitespace().nth(4).unwrap_or_default();
-        let mut r = right.split_whitespace();
-        let fstype = r.next().unwrap_or_default();
-        let _src = r.next();
-        let sopts = r.next().unwrap_or_default();
-        if fstype != "cgroup" && fstype != "cgroup2" {
-            continue;
-        }
-        let ctrl: Vec<&str> = sopts
-            .split(',')
-            .filter(|o| {
-                !matches!(*o, "rw" | "ro")
-                    && !o.starts_with("nsdelegate")
-                    && !o.starts_with("memory_recursiveprot")
-            })
-            .filter(|o| fstype == "cgroup" && (o.starts_with("name=") || !o.contains('=')))
-            .collect();
-        let key = if fstype == "cgroup2" {
-            String::new()
-        } else {
-            ctrl.join(",")
-        };
-        if out
-            .iter()
-            .any(|c: &CgroupMount| c.key == key && c.fstype == fstype)
-        {
-            continue;
-        }
+fn cgroup_mounts(setup: &wharf_cgroups::CgroupSetup) -> Vec<CgroupMount> {
+    let mut out: Vec<CgroupMount> = setup
+        .v1_hierarchies()
+        .iter()
+        .map(|h| CgroupMount {
+            mountpoint: h.mountpoint.clone(),
+            v2: false,
+            options: h
+                .controllers
+                .iter()
+                .cloned()
+                .chain(h.name.iter().map(|n| format!("name={n}")))
+                .collect::<Vec<_>>()
+                .join(","),
+            own_path: h.own_path.clone(),
+        })
+        .collect();
+    if let Some(v2) = setup.v2() {
         out.push(CgroupMount {
-            mountpoint: PathBuf::from(mp.replace("\\040", " ")),
-            fstype: fstype.to_string(),
-            options: ctrl.join(","),
-            key,
+            mountpoint: v2.mountpoint.clone(),
+            v2: true,
+            options: String::new(),
+            own_path: v2.own_path.clone(),
         });
     }
-    Ok(out)
-}
-
-fn own_path(proc_self_cgroup: &str, key: &str) -> String {
-    for line in proc_self_cgroup.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (
-            parts.next(),
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or("/"),
-        );
-        if ctrls == key {
-            return path.to_string();
-        }
-    }
-    "/".to_string()
+    out
 }
 
 const DEFAULT_DEVICES: &[(&str, u32, u32)] = &[
