@@ -8,8 +8,18 @@
 //! upgrade get `200` with `application/vnd.docker.raw-stream` and the output
 //! as the response body (no stdin: HTTP/1.1 offers no way back).
 //!
-//! Detach keys (default ctrl-p ctrl-q) in the input end the session without
-//! touching the process.
+//! Detach keys and the end of input follow dockerd (`container/stream`):
+//! - With a terminal, the input is scanned for the detach sequence
+//!   ([`DetachScanner`], default ctrl-p ctrl-q); a match ends the session
+//!   at once, the bytes before it delivered, the sequence itself not. The
+//!   process and its stdin are left alone, so it can be attached again.
+//!   Without a terminal nothing is scanned (dockerd's rule too: the keys
+//!   only apply to a TTY), every byte reaches the process.
+//! - The client's half-close is passed on to the shim, which closes the
+//!   process's stdin only without a terminal and when the process is an
+//!   exec or the container has `StdinOnce` (output then flows until the
+//!   process exits); otherwise the shim ends the session and stdin stays
+//!   open (see `wharf_shim_api::protocol`).
 
 use std::future::Future;
 
@@ -83,33 +93,78 @@ pub fn encode(tty: bool, f: &Frame, out: &mut Vec<u8>) {
     }
 }
 
-/// Parses `--detach-keys` (`ctrl-p,ctrl-q`, `a`, `ctrl-@`); empty: the default.
-pub fn parse_detach_keys(s: &str) -> Option<Vec<u8>> {
+/// A detach-key string docker does not accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Invalid detach keys ({keys}) provided")]
+pub struct DetachKeysError {
+    pub keys: String,
+}
+
+/// Parses detach keys as docker does (`term.ToBytes`): comma-separated
+/// keys, each a single character (taken as its byte), `ctrl-@`, `ctrl-a`
+/// ... `ctrl-z`, `ctrl-[`, `ctrl-\`, `ctrl-]`, `ctrl-^`, `ctrl-_` (codes 0
+/// to 31, lowercase only) or `DEL` (127). The empty string means the
+/// default, ctrl-p ctrl-q.
+pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>, DetachKeysError> {
     if s.is_empty() {
-        return Some(DEFAULT_DETACH_KEYS.to_vec());
+        return Ok(DEFAULT_DETACH_KEYS.to_vec());
     }
+    let bad = || DetachKeysError { keys: s.to_owned() };
     let mut out = Vec::new();
-    for k in s.split(',') {
-        let k = k.trim();
-        if let Some(c) = k.strip_prefix("ctrl-") {
-            let b = match c.as_bytes() {
-                [b @ b'a'..=b'z'] => b - b'a' + 1,
-                [b'@'] => 0,
-                [b'['] => 27,
-                [b'\\'] => 28,
-                [b']'] => 29,
-                [b'^'] => 30,
-                [b'_'] => 31,
-                _ => return None,
-            };
-            out.push(b);
-        } else if k.len() == 1 {
-            out.push(k.as_bytes()[0]);
-        } else {
-            return None;
-        }
+    for key in s.split(',') {
+        let code = match key.as_bytes() {
+            [b] => *b,
+            b"DEL" => 127,
+            k => match k.strip_prefix(b"ctrl-") {
+                Some([c @ b'a'..=b'z']) => c - b'a' + 1,
+                Some([c @ (b'@' | b'[' | b'\\' | b']' | b'^' | b'_')]) => c - b'@',
+                _ => return Err(bad()),
+            },
+        };
+        out.push(code);
     }
-    Some(out)
+    Ok(out)
+}
+
+/// Finds the detach sequence in a terminal's input, byte by byte across
+/// reads, as docker's escape proxy does: bytes that start the sequence are
+/// held back; when the next byte does not continue it, the held bytes are
+/// released and the byte is passed on (it does not start a new match, so
+/// ctrl-p ctrl-p ctrl-q is not a detach, as with docker).
+#[derive(Debug, Clone)]
+pub struct DetachScanner {
+    keys: Vec<u8>,
+    matched: usize,
+}
+
+impl DetachScanner {
+    /// A scanner for `keys` (empty: nothing is ever a detach).
+    pub fn new(keys: Vec<u8>) -> DetachScanner {
+        DetachScanner { keys, matched: 0 }
+    }
+
+    /// Appends to `out` what `input` lets through; true when the sequence
+    /// completed (what followed it in `input` is dropped).
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        if self.keys.is_empty() {
+            out.extend_from_slice(input);
+            return false;
+        }
+        for &b in input {
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    self.matched = 0;
+                    return true;
+                }
+                continue;
+            }
+            out.extend_from_slice(&self.keys[..self.matched]);
+            self.matched = 0;
+            out.push(b);
+        }
+        false
+    }
 }
 
 /// The output-only body of the non-upgraded form (after `replay`, the
@@ -146,7 +201,9 @@ pub fn streaming_response(
 }
 
 /// Copies between the client connection and the session until the output
-/// ends (the process exited) or the client detaches or disconnects.
+/// ends (the process exited, or the shim ended the session at the end of
+/// input), or the client detaches or disconnects. `detach_keys` are used
+/// only when the process has a terminal.
 pub async fn pump<IO>(io: IO, session: AttachSession, detach_keys: Vec<u8>)
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
@@ -154,10 +211,11 @@ where
     pump_then(io, session, detach_keys, std::future::ready(())).await;
 }
 
-/// Like [`pump`], but awaits `before_close` after the output ended and
-/// before the client sees end-of-file: for exec, the exit code must be
-/// recorded before the client's follow-up inspect, which it sends as soon as
-/// its read side ends.
+/// Like [`pump`], but when the output ended by itself awaits
+/// `before_close` before the client sees end-of-file: for exec, the exit
+/// code must be recorded before the client's follow-up inspect, which it
+/// sends as soon as its read side ends. Not awaited after a detach (the
+/// process goes on running).
 pub async fn pump_then<IO, F>(io: IO, session: AttachSession, detach_keys: Vec<u8>, before_close: F)
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
@@ -167,36 +225,31 @@ where
     let hold_until = tokio::time::Instant::now() + FIRST_WRITE_GRACE;
     let (mut rd, mut wr) = tokio::io::split(io);
     let (detach_tx, detach_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut scanner = DetachScanner::new(if tty { detach_keys } else { Vec::new() });
     let input_task = session.input.map(|mut input| {
         tokio::spawn(async move {
             let mut buf = vec![0u8; 32 * 1024];
-            let mut matched = 0usize;
+            let mut forward = Vec::with_capacity(buf.len());
             loop {
                 let n = match rd.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
-                // Detach-key scan: forward everything that is not part of a
-                // (possibly partial) detach sequence.
-                let mut forward = Vec::with_capacity(n);
-                for &b in &buf[..n] {
-                    if !detach_keys.is_empty() && b == detach_keys[matched] {
-                        matched += 1;
-                        if matched == detach_keys.len() {
-                            let _ = input.write_all(&forward).await;
-                            let _ = detach_tx.send(());
-                            return;
-                        }
-                        continue;
-                    }
-                    forward.extend_from_slice(&detach_keys[..matched]);
-                    matched = 0;
-                    forward.push(b);
+                forward.clear();
+                let detached = scanner.feed(&buf[..n], &mut forward);
+                if !forward.is_empty() && input.write_all(&forward).await.is_err() {
+                    return;
                 }
-                if input.write_all(&forward).await.is_err() {
+                if detached {
+                    // Ends the session; dropping `input` then closes the
+                    // shim connection, which with a terminal never closes
+                    // the process's stdin.
+                    let _ = detach_tx.send(());
                     return;
                 }
             }
+            // End of input (or the client is gone): the shim decides,
+            // by docker's rules, whether the process's stdin closes.
             let _ = input.close().await;
         })
     });
@@ -208,6 +261,7 @@ where
         }
     };
     tokio::pin!(detached);
+    let mut was_detached = false;
     if let Some(mut out) = session.output {
         loop {
             tokio::select! {
@@ -226,13 +280,19 @@ where
                         break;
                     }
                 },
-                _ = &mut detached => break,
+                _ = &mut detached => {
+                    was_detached = true;
+                    break;
+                }
             }
         }
     } else {
         detached.await;
+        was_detached = true;
     }
-    before_close.await;
+    if !was_detached {
+        before_close.await;
+    }
     let _ = wr.shutdown().await;
     if let Some(t) = input_task {
         t.abort();
@@ -265,8 +325,74 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, b"hi");
-        assert_eq!(parse_detach_keys(""), Some(vec![16, 17]));
-        assert_eq!(parse_detach_keys("ctrl-a,x"), Some(vec![1, b'x']));
-        assert_eq!(parse_detach_keys("ctrl-foo"), None);
+    }
+
+    #[test]
+    fn detach_keys_parse_like_docker() {
+        assert_eq!(parse_detach_keys(""), Ok(vec![16, 17]));
+        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q"), Ok(vec![16, 17]));
+        assert_eq!(parse_detach_keys("ctrl-a,x"), Ok(vec![1, b'x']));
+        assert_eq!(parse_detach_keys("ctrl-@,ctrl-_"), Ok(vec![0, 31]));
+        assert_eq!(
+            parse_detach_keys("ctrl-[,ctrl-\\,ctrl-],ctrl-^"),
+            Ok(vec![27, 28, 29, 30])
+        );
+        assert_eq!(parse_detach_keys("DEL,a"), Ok(vec![127, b'a']));
+        assert_eq!(
+            parse_detach_keys(","),
+            Err(DetachKeysError { keys: ",".into() })
+        );
+        for bad in [
+            "ctrl-foo", "ctrl-P", "ctrl-1", "ab", "ctrl-p,", "del", "é", "DEL,,",
+        ] {
+            let e = parse_detach_keys(bad).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("Invalid detach keys ({bad}) provided")
+            );
+        }
+    }
+
+    fn scan(keys: &[u8], chunks: &[&[u8]]) -> (Vec<u8>, bool) {
+        let mut s = DetachScanner::new(keys.to_vec());
+        let mut out = Vec::new();
+        for c in chunks {
+            if s.feed(c, &mut out) {
+                return (out, true);
+            }
+        }
+        (out, false)
+    }
+
+    #[test]
+    fn detach_scanner_follows_docker() {
+        // A match drops the sequence and what follows it in that read.
+        assert_eq!(
+            scan(&[16, 17], &[b"ls\r\x10\x11tail"]),
+            (b"ls\r".to_vec(), true)
+        );
+        // Across reads; the held prefix is never delivered on a match.
+        assert_eq!(scan(&[16, 17], &[b"a\x10", b"\x11"]), (b"a".to_vec(), true));
+        // A prefix that then fails is passed through, in order.
+        assert_eq!(
+            scan(&[16, 17], &[b"\x10", b"x\x10"]),
+            (b"\x10x".to_vec(), false)
+        );
+        // The failing byte does not restart a match (docker's escape proxy).
+        assert_eq!(
+            scan(&[16, 17], &[b"\x10\x10\x11"]),
+            (b"\x10\x10\x11".to_vec(), false)
+        );
+        assert_eq!(
+            scan(&[16, 17], &[b"\x10\x10\x10\x11"]),
+            (b"\x10\x10".to_vec(), true)
+        );
+        // Three keys, a one-key sequence, and no keys at all.
+        assert_eq!(
+            scan(b"abc", &[b"xab", b"d", b"abc"]),
+            (b"xabd".to_vec(), true)
+        );
+        assert_eq!(scan(&[24], &[b"one\x18two"]), (b"one".to_vec(), true));
+        assert_eq!(scan(&[], &[b"\x10\x11"]), (b"\x10\x11".to_vec(), false));
     }
 }

@@ -55,7 +55,7 @@ impl Drop for Tmux {
 
 fn start_shell(d: &Daemon, tmux: &Tmux) {
     let shell = format!(
-        "stty -a > {dir}/before; WHARF_HOST={host} {wharf} run -it --name tt busybox sh; echo wharf-exit=$?; stty -a > {dir}/after; sleep 600",
+        "stty -a > {dir}/before; WHARF_HOST={host} {wharf} run -it --name tt busybox sh; echo wharf-exit=$?; stty -a > {dir}/after; echo stty-saved; sleep 600",
         dir = d.dir.display(),
         host = d.host(),
         wharf = common::WHARF
@@ -74,7 +74,8 @@ fn start_shell(d: &Daemon, tmux: &Tmux) {
     tmux.wait_for("/ #");
 }
 
-fn assert_terminal_restored(d: &Daemon) {
+fn assert_terminal_restored(d: &Daemon, tmux: &Tmux) {
+    tmux.wait_for("stty-saved");
     // Everything but the first line (speed and the window size, which the
     // test changes on purpose).
     let modes = |f: &str| {
@@ -104,11 +105,10 @@ fn interactive_terminal_under_tmux() {
     tmux.wait_for("25 90");
     tmux.cmd(&["send-keys", "-t", "t", "exit 7", "Enter"]);
     tmux.wait_for("wharf-exit=7");
-    assert_terminal_restored(&d);
+    assert_terminal_restored(&d, &tmux);
 }
 
 #[test]
-#[ignore = "wharfd ends the container's stdin when a client detaches (the docker CLI sees the same); enable once the daemon keeps it open"]
 fn detach_and_attach_again_under_tmux() {
     let d = Daemon::start();
     let tmux = Tmux(wharf_testkit::unique_id("wt"));
@@ -116,7 +116,7 @@ fn detach_and_attach_again_under_tmux() {
     // Detach: the container keeps running, wharf exits 0.
     tmux.cmd(&["send-keys", "-t", "t", "C-p", "C-q"]);
     tmux.wait_for("wharf-exit=0");
-    assert_terminal_restored(&d);
+    assert_terminal_restored(&d, &tmux);
     assert_eq!(
         d.ok(&["ps", "--format", "{{.Names}} {{.State}}"]),
         "tt running\n"

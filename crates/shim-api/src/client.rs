@@ -368,8 +368,9 @@ impl AttachOutput {
 }
 
 /// The input half of an attached connection: bytes written here go to the
-/// process's stdin; [`AttachInput::close`] (a half-close) ends it when the
-/// shim was told to (`--stdin-once`, or always for an exec).
+/// process's stdin; [`AttachInput::close`] (a half-close) or dropping it
+/// ends the input (see [`crate::protocol`] for when that closes the
+/// process's stdin and when it ends the stream instead).
 #[derive(Debug)]
 pub struct AttachInput {
     writer: OwnedWriteHalf,

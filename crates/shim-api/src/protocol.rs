@@ -15,9 +15,16 @@
 //!   stdout. This is Docker's multiplexed-stream framing, so a daemon may
 //!   forward frames of a non-tty container unchanged. The shim closes the
 //!   stream once the process has exited and its output is drained.
-//! - client to shim: raw bytes, written to the process's stdin. When the
-//!   client shuts down its write side, the shim closes the process's stdin
-//!   if the container was started with `--stdin-once` (always for an exec).
+//! - client to shim: raw bytes, written to the process's stdin. The end of
+//!   this input (the client's half-close, or the connection closing)
+//!   follows dockerd's rule: for a process without a terminal that is an
+//!   exec or the init of a container started with `--stdin-once`, the shim
+//!   closes the process's stdin and goes on streaming until the process
+//!   exits; otherwise the process's stdin stays open (a later client can
+//!   attach and type again) and the shim ends this stream. Detaching is
+//!   just ending the input: the detach keys are the daemon's business, and
+//!   they only apply to a process with a terminal, whose stdin the end of
+//!   input never closes.
 
 use oci_spec::runtime::{LinuxResources, Process};
 use serde::{Deserialize, Serialize};

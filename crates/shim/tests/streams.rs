@@ -132,7 +132,7 @@ async fn attach_separates_and_selects_streams() {
 }
 
 #[tokio::test]
-async fn stdin_stays_open_without_stdin_once_until_closed() {
+async fn without_stdin_once_the_end_of_input_ends_the_session_not_stdin() {
     let mut f = Fixture::new("shopen");
     f.bundle.args(&["/bin/cat"]);
     f.cfg.stdin = true;
@@ -146,10 +146,16 @@ async fn stdin_stays_open_without_stdin_once_until_closed() {
     c.start().await.unwrap();
     input.write_all(b"one\n").await.unwrap();
     read_until(&mut out, "one\n").await;
+    // dockerd's rule: stdin stays open, this client's stream ends.
     input.close().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rest = tokio::time::timeout(LIMIT, out.collect()).await;
+    assert!(
+        matches!(rest, Ok(Ok(_))),
+        "the stream did not end: {rest:?}"
+    );
     assert_eq!(c.state().await.unwrap().status, Status::Running);
-    // A second client keeps feeding the same stdin.
+    // A second client keeps feeding the same stdin; a client that just
+    // disappears (drops its input) leaves it open too.
     let (mut out2, mut input2) = c
         .attach(None, true, true, false)
         .await
@@ -157,9 +163,66 @@ async fn stdin_stays_open_without_stdin_once_until_closed() {
         .into_split();
     input2.write_all(b"two\n").await.unwrap();
     read_until(&mut out2, "two\n").await;
-    read_until(&mut out, "two\n").await;
+    drop((out2, input2));
+    let (mut out3, mut input3) = c
+        .attach(None, true, true, false)
+        .await
+        .unwrap()
+        .into_split();
+    input3.write_all(b"three\n").await.unwrap();
+    read_until(&mut out3, "three\n").await;
     c.close_stdin(None).await.unwrap();
     assert_eq!(c.wait().await.unwrap().exit_code, 0);
+    let logged: String = f
+        .log_entries()
+        .iter()
+        .map(|e| e["log"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(logged, "one\ntwo\nthree\n");
+    finish(&shim).await;
+}
+
+#[tokio::test]
+async fn with_a_terminal_the_end_of_input_never_closes_stdin() {
+    // `docker run -it` sets StdinOnce; a detach (the daemon drops the
+    // connection) or a client's half-close must leave the shell running.
+    let mut f = Fixture::new("shdetach");
+    f.bundle.process_mut().set_terminal(Some(true));
+    f.bundle.args(&["/bin/sh"]);
+    f.cfg.tty = true;
+    f.cfg.stdin = true;
+    f.cfg.stdin_once = true;
+    let shim = f.spawn().await;
+    let c = shim.client();
+    let (mut out, mut input) = c.attach(None, true, true, true).await.unwrap().into_split();
+    c.start().await.unwrap();
+    input.write_all(b"echo one-$((1+1))\n").await.unwrap();
+    read_until(&mut out, "one-2").await;
+    input.close().await.unwrap();
+    let rest = tokio::time::timeout(LIMIT, out.collect()).await;
+    assert!(
+        matches!(rest, Ok(Ok(_))),
+        "the stream did not end: {rest:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(c.state().await.unwrap().status, Status::Running);
+    // Dropped without a half-close, as the daemon does on a detach.
+    let (out2, mut input2) = c.attach(None, true, true, true).await.unwrap().into_split();
+    input2.write_all(b"echo two-$((2+2))\n").await.unwrap();
+    drop((out2, input2));
+    let (mut out3, mut input3) = c.attach(None, true, true, true).await.unwrap().into_split();
+    input3
+        .write_all(b"echo three-$((3+3)); exit 3\n")
+        .await
+        .unwrap();
+    read_until(&mut out3, "three-6").await;
+    assert_eq!(c.wait().await.unwrap().exit_code, 3);
+    let logged: String = f
+        .log_entries()
+        .iter()
+        .map(|e| e["log"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(logged.contains("two-4"), "{logged:?}");
     finish(&shim).await;
 }
 

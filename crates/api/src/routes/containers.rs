@@ -325,8 +325,9 @@ pub async fn attach(
             "Bad parameters: you must choose at least one stream (stream or logs)",
         ));
     }
+    // Checked before the container is looked up, as dockerd does.
     let keys = hijack::parse_detach_keys(q.str("detachKeys").unwrap_or(""))
-        .ok_or_else(|| ApiError::invalid("Invalid detach keys"))?;
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     let tty = s.engine.containers.inspect(&id)?.config.tty;
     // Register the live stream first, so nothing written after the replay
     // is lost.

@@ -24,8 +24,12 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult<Response> {
     let cfg: ExecConfig = json_body(&body)?;
-    if hijack::parse_detach_keys(&cfg.detach_keys).is_none() {
-        return Err(ApiError::invalid("Invalid detach keys"));
+    // dockerd words this one "escape keys".
+    if let Err(e) = hijack::parse_detach_keys(&cfg.detach_keys) {
+        return Err(ApiError::invalid(format!(
+            "Invalid escape keys ({}) provided",
+            e.keys
+        )));
     }
     let exec_id = s.engine.containers.exec_create(&id, cfg)?;
     Ok((StatusCode::CREATED, axum::Json(json!({"Id": exec_id}))).into_response())
@@ -53,6 +57,7 @@ pub async fn start(
         .map_err(|e| ApiError::invalid(format!("reading body: {e}")))?;
     let b: StartBody = json_body(&body)?;
     let snapshot = s.engine.containers.exec_inspect(&id)?;
+    // Validated at create; detach keys apply to a terminal only.
     let keys = hijack::parse_detach_keys(&snapshot.config.detach_keys).unwrap_or_default();
     let session = s.engine.containers.exec_start(&id, b.detach, b.tty).await?;
     let Some(session) = session else {

@@ -59,13 +59,15 @@ impl Shim {
             c.read_eof = true;
             match &c.mode {
                 Mode::Request | Mode::Waiting(_) => c.dead = true,
-                Mode::Attached { target, stdin, .. } => {
-                    let (target, stdin) = (target.clone(), *stdin);
-                    if stdin && (target.is_some() || self.settings.stdin_once) {
-                        self.close_stdin(&target);
-                    }
+                Mode::Attached {
+                    target,
+                    stdin: true,
+                    ..
+                } => {
+                    let target = target.clone();
+                    self.input_ended(id, &target);
                 }
-                Mode::Closing => {}
+                Mode::Attached { stdin: false, .. } | Mode::Closing => {}
             }
             return;
         }
@@ -95,6 +97,21 @@ impl Shim {
                 self.feed_stdin(&target, &data);
             }
             _ => {}
+        }
+    }
+
+    /// The end of an attached client's input, by dockerd's rule
+    /// (`container/stream`): without a terminal, the stdin of an exec or of
+    /// a `StdinOnce` container is closed and the output flows on until the
+    /// process exits; in every other case stdin stays open for the next
+    /// client and this session ends. A detach (only with a terminal) reaches
+    /// the shim as such an end too, so it never closes stdin.
+    fn input_ended(&mut self, id: u64, target: &Target) {
+        let tty = self.proc_ref(target).is_some_and(|p| p.tty);
+        if !tty && (target.is_some() || self.settings.stdin_once) {
+            self.close_stdin(target);
+        } else if let Some(c) = self.conns.get_mut(&id) {
+            c.mode = Mode::Closing;
         }
     }
 
