@@ -244,10 +244,9 @@ pub fn ps_row(c: &Value, trunc: bool, now: f64) -> (Value, Labels) {
 pub async fn ps(app: &mut App, a: &PsArgs) -> anyhow::Result<()> {
     let c = app.client().await?;
     let format = a.format.as_deref().unwrap_or("");
-    // Docker asks for sizes when the template uses .Size (json renders all fields).
-    let size = a.size
-        || (!a.quiet
-            && (format.contains(".Size") || format == "json" || format.contains("json .}}")));
+    // Docker asks for sizes when the template uses .Size or `json .` (not
+    // for `--format json`).
+    let size = a.size || (!a.quiet && (format.contains(".Size") || format.contains("json .}}")));
     let limit = if a.latest { 1 } else { a.last };
     let q = Query::new()
         .flag("all", a.all || limit > 0)
@@ -363,12 +362,12 @@ pub async fn logs(app: &mut App, a: &LogsArgs) -> anyhow::Result<()> {
     let since = a
         .since
         .as_deref()
-        .map(|s| timestamp_arg(s, now))
+        .map(|s| timestamp_arg("since", s, now))
         .transpose()?;
     let until = a
         .until
         .as_deref()
-        .map(|s| timestamp_arg(s, now))
+        .map(|s| timestamp_arg("until", s, now))
         .transpose()?;
     let q = Query::new()
         .set("stdout", "1")
@@ -397,7 +396,9 @@ pub async fn inspect(
         let got = match kind {
             Some("container") => c.container_inspect_raw(n, size).await,
             Some("image") => c.image_inspect_raw(n).await,
-            Some(other) => anyhow::bail!("\"{other}\" is not a valid value for --type"),
+            Some(other) => anyhow::bail!(
+                "unknown type: {other:?}: must be one of \"config\", \"container\", \"image\", \"network\", \"node\", \"plugin\", \"secret\", \"service\", \"task\", \"volume\""
+            ),
             None => match c.container_inspect_raw(n, size).await {
                 Err(e) if e.is_not_found() => c.image_inspect_raw(n).await,
                 r => r,
@@ -412,8 +413,8 @@ pub async fn inspect(
                 })
         }) {
             Ok(v) => items.push(v),
-            Err(e) if e.is_not_found() => {
-                errors.push(format!("Error: No such {}: {n}", kind.unwrap_or("object")))
+            Err(e) if e.is_not_found() && kind.is_none() => {
+                errors.push(format!("Error: No such object: {n}"))
             }
             Err(e) => errors.push(describe_client(&e)),
         }
@@ -608,10 +609,10 @@ pub async fn port(app: &mut App, a: &PortArgs) -> anyhow::Result<()> {
             });
         }
     }
-    if let Some(w) = want
+    if let Some(p) = &a.port
         && lines.is_empty()
     {
-        anyhow::bail!("Error: No public port '{w}' published for {}", a.container);
+        anyhow::bail!("Error: No public port '{p}' published for {}", a.container);
     }
     for l in lines {
         println!("{l}");
@@ -682,6 +683,12 @@ pub async fn cp(app: &mut App, a: &CpArgs) -> anyhow::Result<()> {
                 bytes.extend_from_slice(&ch?);
             }
             let dest = std::path::Path::new(&a.dest);
+            if a.dest.ends_with('/') && !dest.is_dir() {
+                return Err(match std::fs::symlink_metadata(dest) {
+                    Ok(_) => anyhow::anyhow!("stat {}: not a directory", abs(&a.dest)),
+                    Err(_) => anyhow::anyhow!("no such directory"),
+                });
+            }
             let base = std::path::Path::new(path)
                 .file_name()
                 .map(|s| s.to_os_string())
@@ -703,6 +710,9 @@ pub async fn cp(app: &mut App, a: &CpArgs) -> anyhow::Result<()> {
                 let mut e = e?;
                 let p = e.path()?.into_owned();
                 let p = match (&rename, p.strip_prefix(&base)) {
+                    (Some(r), Ok(rest)) if rest.as_os_str().is_empty() => {
+                        std::path::PathBuf::from(r)
+                    }
                     (Some(r), Ok(rest)) => std::path::Path::new(r).join(rest),
                     _ => p,
                 };
@@ -731,8 +741,19 @@ pub async fn cp(app: &mut App, a: &CpArgs) -> anyhow::Result<()> {
             } else {
                 let src = std::path::PathBuf::from(&a.src);
                 let meta = std::fs::symlink_metadata(&src)
-                    .map_err(|e| anyhow::anyhow!("lstat {}: {e}", src.display()))?;
+                    .map_err(|e| anyhow::anyhow!("lstat {}: {}", abs(&a.src), go_io_error(&e)))?;
                 let stat = c.archive_stat(ctr, path).await;
+                if path.ends_with('/') {
+                    match &stat {
+                        Err(e) if e.is_not_found() => anyhow::bail!("no such directory"),
+                        Ok(s) if s["mode"].as_u64().is_some_and(|m| m & (1 << 31) == 0) => {
+                            anyhow::bail!(
+                                "Error response from daemon: not a directory: {ctr}:{path}"
+                            )
+                        }
+                        _ => {}
+                    }
+                }
                 let (dir, name) = match stat {
                     Ok(s) if s["mode"].as_u64().is_some_and(|m| m & (1 << 31) != 0) => (
                         path.to_owned(),
@@ -769,6 +790,28 @@ pub async fn cp(app: &mut App, a: &CpArgs) -> anyhow::Result<()> {
         }
         (Some(_), Some(_)) => anyhow::bail!("copying between containers is not supported"),
         (None, None) => anyhow::bail!("must specify at least one container source"),
+    }
+}
+
+/// `p` made absolute against the working directory, for messages.
+fn abs(p: &str) -> String {
+    match std::path::absolute(p) {
+        Ok(a) => a.display().to_string(),
+        Err(_) => p.to_owned(),
+    }
+}
+
+/// An I/O error as Go words it (`no such file or directory`).
+fn go_io_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = match s.find(" (os error") {
+        Some(i) => &s[..i],
+        None => &s,
+    };
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 

@@ -259,7 +259,7 @@ pub fn image_rows(images: &[Value], trunc: bool, digests: bool, now: f64) -> Vec
                 "CreatedSince": ago(created, now),
                 "CreatedAt": go_time_string(created),
                 "Size": human_size_precision(size, 3),
-                "VirtualSize": human_size_precision(size, 3),
+                "VirtualSize": crate::format::units::human_size(size),
                 "SharedSize": "N/A",
                 "UniqueSize": "N/A",
                 "Containers": match img["Containers"].as_i64() { Some(-1) | None => "N/A".to_owned(), Some(n) => n.to_string() },

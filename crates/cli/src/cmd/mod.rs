@@ -120,11 +120,8 @@ pub fn confirm(warning: &str) -> anyhow::Result<bool> {
     std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
-    let yes = matches!(line.trim().to_lowercase().as_str(), "y" | "yes");
-    if !yes {
-        return Err(Exit::code(1));
-    }
-    Ok(yes)
+    // Declining is not an error: docker exits 0 and prints nothing more.
+    Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
 #[cfg(test)]

@@ -161,9 +161,11 @@ pub async fn df(app: &mut App, a: &DfArgs) -> anyhow::Result<()> {
     let containers = v["Containers"].as_array().cloned().unwrap_or_default();
     let volumes = v["Volumes"].as_array().cloned().unwrap_or_default();
     let cache = v["BuildCache"].as_array().cloned().unwrap_or_default();
+    // Docker divides integers: the percentage is truncated.
+    #[allow(clippy::cast_possible_truncation)]
     let pct = |r: f64, t: f64| {
         if t > 0.0 {
-            format!("{} ({:.0}%)", human_size(r), r / t * 100.0)
+            format!("{} ({}%)", human_size(r), (r * 100.0 / t) as i64)
         } else {
             human_size(r)
         }
@@ -238,14 +240,23 @@ pub async fn df(app: &mut App, a: &DfArgs) -> anyhow::Result<()> {
         false,
     )?;
     let rows: Vec<(Value, NoMethods)> = rows.into_iter().map(|r| (r, NoMethods)).collect();
-    print!("{}", out.render(&headers, &rows)?);
-    if a.verbose {
+    if !a.verbose {
+        print!("{}", out.render(&headers, &rows)?);
+    } else {
         let now = now_secs();
-        println!("\nImages space usage:\n");
-        let irows: Vec<(Value, NoMethods)> = super::image::image_rows(&images, true, false, now)
-            .into_iter()
-            .map(|r| (r, NoMethods))
-            .collect();
+        println!("Images space usage:\n");
+        let mut irows: Vec<(Value, NoMethods)> = Vec::new();
+        for img in &images {
+            let size = img["Size"].as_f64().unwrap_or(0.0);
+            let shared = img["SharedSize"].as_f64().unwrap_or(-1.0);
+            for mut r in super::image::image_rows(std::slice::from_ref(img), true, false, now) {
+                if shared >= 0.0 {
+                    r["SharedSize"] = json!(human_size(shared));
+                    r["UniqueSize"] = json!(human_size(size - shared));
+                }
+                irows.push((r, NoMethods));
+            }
+        }
         let io = crate::format::Output::new(
             "",
             "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
@@ -275,7 +286,10 @@ pub async fn df(app: &mut App, a: &DfArgs) -> anyhow::Result<()> {
                         .unwrap_or(0)
                         .to_string()
                 );
-                r["Size"] = json!(human_size(c["SizeRw"].as_f64().unwrap_or(0.0)));
+                r["Size"] = json!(crate::format::units::human_size_precision(
+                    c["SizeRw"].as_f64().unwrap_or(0.0),
+                    3
+                ));
                 (r, NoMethods)
             })
             .collect();
@@ -302,7 +316,45 @@ pub async fn df(app: &mut App, a: &DfArgs) -> anyhow::Result<()> {
                 &vrows
             )?
         );
-        println!("\nBuild cache usage: {}", human_size(cache_total));
+        println!("\nBuild cache usage: {}\n", human_size(cache_total));
+        let brows: Vec<(Value, NoMethods)> = cache
+            .iter()
+            .map(|x| {
+                let id = x["ID"].as_str().unwrap_or("");
+                (
+                    json!({
+                        "ID": id.get(..12).unwrap_or(id),
+                        "CacheType": x["Type"],
+                        "Size": human_size(x["Size"].as_f64().unwrap_or(0.0)),
+                        "CreatedSince": x["CreatedAt"],
+                        "LastUsedSince": x["LastUsedAt"],
+                        "UsageCount": x["UsageCount"].to_string(),
+                        "Shared": x["Shared"].to_string(),
+                    }),
+                    NoMethods,
+                )
+            })
+            .collect();
+        let bo = crate::format::Output::new(
+            "",
+            "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}",
+            false,
+        )?;
+        print!(
+            "{}",
+            bo.render(
+                &BTreeMap::from([
+                    ("ID", "CACHE ID"),
+                    ("CacheType", "CACHE TYPE"),
+                    ("Size", "SIZE"),
+                    ("CreatedSince", "CREATED"),
+                    ("LastUsedSince", "LAST USED"),
+                    ("UsageCount", "USAGE"),
+                    ("Shared", "SHARED"),
+                ]),
+                &brows
+            )?
+        );
     }
     Ok(())
 }
@@ -313,20 +365,27 @@ pub async fn events(app: &mut App, a: &EventsArgs) -> anyhow::Result<()> {
     let since = a
         .since
         .as_deref()
-        .map(|s| timestamp_arg(s, now))
-        .transpose()?;
+        .map(|s| timestamp_arg("since", s, now))
+        .transpose()
+        .map_err(short_time_error)?;
     let until = a
         .until
         .as_deref()
-        .map(|s| timestamp_arg(s, now))
-        .transpose()?;
+        .map(|s| timestamp_arg("until", s, now))
+        .transpose()
+        .map_err(short_time_error)?;
     let q = Query::new()
         .opt("since", since)
         .opt("until", until)
         .opt("filters", filters_json(&a.filter)?);
+    // `json` and `{{json .}}` print docker's events.Message in its field order.
+    let whole_json = matches!(
+        a.format.as_deref().map(str::trim),
+        Some("json" | "{{json .}}")
+    );
     let tmpl = match a.format.as_deref() {
         None | Some("") => None,
-        Some("json") => Some(Template::parse("{{json .}}")?),
+        _ if whole_json => None,
         Some(f) => Some(Template::parse(f)?),
     };
     let mut s = c.events(q).await?;
@@ -334,7 +393,8 @@ pub async fn events(app: &mut App, a: &EventsArgs) -> anyhow::Result<()> {
     while let Some(ev) = s.next().await {
         let ev = ev?;
         let line = match &tmpl {
-            Some(t) => t.render(&ev)?,
+            Some(t) => t.render(&event_fields(&ev))?,
+            None if whole_json => event_json(&ev),
             None => event_line(&ev),
         };
         let mut o = std::io::stdout().lock();
@@ -345,16 +405,78 @@ pub async fn events(app: &mut App, a: &EventsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// docker events words a bad time without naming the flag.
+fn short_time_error(e: crate::format::human::HumanError) -> anyhow::Error {
+    match e {
+        crate::format::human::HumanError::TimeArg { value, .. } => {
+            anyhow::anyhow!("failed to parse value as time or duration: {value:?}")
+        }
+        other => other.into(),
+    }
+}
+
+/// An event as docker's template sees its Go struct: the JSON keys plus
+/// the field names (`.Status`, `.ID`, `.From`, `.Time`, `.TimeNano`, `.Scope`).
+fn event_fields(ev: &Value) -> Value {
+    let mut v = ev.clone();
+    if let Some(m) = v.as_object_mut() {
+        for (field, key) in [
+            ("Status", "status"),
+            ("ID", "id"),
+            ("From", "from"),
+            ("Time", "time"),
+            ("TimeNano", "timeNano"),
+            ("Scope", "scope"),
+        ] {
+            if let Some(x) = ev.get(key) {
+                m.insert(field.to_owned(), x.clone());
+            }
+        }
+    }
+    v
+}
+
+/// `json.Marshal` of docker's events.Message: its field order, empty
+/// legacy fields omitted, `<>&` escaped.
+fn event_json(ev: &Value) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for k in ["status", "id", "from"] {
+        if ev[k].as_str().is_some_and(|s| !s.is_empty()) {
+            parts.push(format!("\"{k}\":{}", ev[k]));
+        }
+    }
+    parts.push(format!("\"Type\":{}", ev["Type"]));
+    parts.push(format!("\"Action\":{}", ev["Action"]));
+    let attrs = match &ev["Actor"]["Attributes"] {
+        Value::Null => json!({}),
+        a => a.clone(),
+    };
+    parts.push(format!(
+        "\"Actor\":{{\"ID\":{},\"Attributes\":{attrs}}}",
+        ev["Actor"]["ID"]
+    ));
+    for k in ["scope", "time", "timeNano"] {
+        if !ev[k].is_null() {
+            parts.push(format!("\"{k}\":{}", ev[k]));
+        }
+    }
+    format!("{{{}}}", parts.join(","))
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
 /// docker's default event line:
 /// `2024-01-02T03:04:05.123456789Z container start <id> (image=x, name=y)`.
 pub fn event_line(ev: &Value) -> String {
     let nanos = ev["timeNano"]
         .as_i64()
         .unwrap_or_else(|| ev["time"].as_i64().unwrap_or(0) * 1_000_000_000);
-    let ts = format_rfc3339_nano(
-        nanos.div_euclid(1_000_000_000),
-        u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0),
-    );
+    // jsonmessage.RFC3339NanoFixed: always nine digits.
+    let secs = nanos.div_euclid(1_000_000_000);
+    let frac = nanos.rem_euclid(1_000_000_000);
+    let base = format_rfc3339_nano(secs, 0);
+    let ts = format!("{}.{frac:09}Z", base.trim_end_matches('Z'));
     let kind = ev["Type"].as_str().unwrap_or("");
     let action = ev["Action"]
         .as_str()
@@ -568,8 +690,18 @@ mod tests {
         let ev = json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc", "Attributes": {"name": "web", "image": "busybox"}}, "time": 1_704_164_645, "timeNano": 1_704_164_645_123_000_000i64});
         assert_eq!(
             event_line(&ev),
-            "2024-01-02T03:04:05.123Z container start abc (image=busybox, name=web)"
+            "2024-01-02T03:04:05.123000000Z container start abc (image=busybox, name=web)"
         );
+    }
+
+    #[test]
+    fn event_json_in_docker_field_order() {
+        let ev = json!({"Type": "image", "Action": "tag", "Actor": {"ID": "sha256:1", "Attributes": {"name": "a<b>"}}, "scope": "local", "time": 1, "timeNano": 1_000_000_001, "status": "tag", "id": "sha256:1"});
+        assert_eq!(
+            event_json(&ev),
+            r#"{"status":"tag","id":"sha256:1","Type":"image","Action":"tag","Actor":{"ID":"sha256:1","Attributes":{"name":"a\u003cb\u003e"}},"scope":"local","time":1,"timeNano":1000000001}"#
+        );
+        assert_eq!(event_fields(&ev)["TimeNano"], 1_000_000_001);
     }
 
     #[test]

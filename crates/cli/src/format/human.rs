@@ -12,6 +12,8 @@ pub enum HumanError {
     Duration(String),
     #[error("invalid timestamp {0:?}")]
     Timestamp(String),
+    #[error("invalid value for {flag:?}: failed to parse value as time or duration: {value:?}")]
+    TimeArg { flag: &'static str, value: String },
 }
 
 /// go-units `HumanDuration` of `secs` seconds (fractional allowed).
@@ -219,20 +221,44 @@ pub fn go_time_string(secs: i64) -> String {
 
 /// A `--since`/`--until` value for the API: a Unix timestamp (kept), an
 /// RFC 3339 time, or a Go duration meaning "that long before now".
-pub fn timestamp_arg(value: &str, now: f64) -> Result<String, HumanError> {
+pub fn timestamp_arg(flag: &'static str, value: &str, now: f64) -> Result<String, HumanError> {
     if value.parse::<f64>().is_ok() {
         return Ok(value.to_owned());
     }
-    if let Ok(t) = parse_rfc3339(value) {
-        return Ok(format!("{t:.9}"));
-    }
-    if let Ok(t) = parse_rfc3339(&format!("{value}Z")) {
-        return Ok(format!("{t:.9}"));
+    // Go's GetTimestamp layouts: RFC 3339 (with or without fraction and
+    // zone), a date with or without a zone; no zone means local time,
+    // taken as UTC here.
+    let b = value.as_bytes();
+    let is_date = b.len() >= 10
+        && b[..10].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    let candidates: Vec<String> = if is_date && b.len() == 10 {
+        vec![format!("{value}T00:00:00Z")]
+    } else if is_date
+        && b.get(10)
+            .is_some_and(|c| matches!(c, b'Z' | b'z' | b'+' | b'-'))
+    {
+        vec![format!("{}T00:00:00{}", &value[..10], &value[10..])]
+    } else {
+        vec![value.to_owned(), format!("{value}Z")]
+    };
+    for c in &candidates {
+        if let Ok(t) = parse_rfc3339(c) {
+            return Ok(format!("{t:.9}"));
+        }
     }
     if let Ok(d) = parse_go_duration(value) {
         return Ok(format!("{:.9}", now - d as f64 / 1e9));
     }
-    Err(HumanError::Timestamp(value.to_owned()))
+    Err(HumanError::TimeArg {
+        flag,
+        value: value.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -290,7 +316,31 @@ mod tests {
             "2024-01-02 03:04:05 +0000 UTC"
         );
         assert!(parse_rfc3339("yesterday").is_err());
-        assert_eq!(timestamp_arg("1700000000", 0.0).unwrap(), "1700000000");
-        assert_eq!(timestamp_arg("10s", 100.0).unwrap(), "90.000000000");
+        assert_eq!(
+            timestamp_arg("since", "1700000000", 0.0).unwrap(),
+            "1700000000"
+        );
+        assert_eq!(
+            timestamp_arg("since", "10s", 100.0).unwrap(),
+            "90.000000000"
+        );
+        assert_eq!(
+            timestamp_arg("until", "2024-01-02", 0.0).unwrap(),
+            "1704153600.000000000"
+        );
+        assert_eq!(
+            timestamp_arg("until", "2024-01-02+01:00", 0.0).unwrap(),
+            "1704150000.000000000"
+        );
+        assert_eq!(
+            timestamp_arg("since", "2024-01-02T03:04:05", 0.0).unwrap(),
+            "1704164645.000000000"
+        );
+        assert_eq!(
+            timestamp_arg("since", "bogus", 0.0)
+                .unwrap_err()
+                .to_string(),
+            "invalid value for \"since\": failed to parse value as time or duration: \"bogus\""
+        );
     }
 }

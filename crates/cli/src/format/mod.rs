@@ -93,7 +93,7 @@ impl Output {
             text.push('\n');
         }
         for (v, m) in rows {
-            text.push_str(&self.template.render_with(v, m)?);
+            text.push_str(&self.template.render_row(v, m)?);
             text.push('\n');
         }
         if self.table {

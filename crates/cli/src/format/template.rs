@@ -629,6 +629,9 @@ struct Exec<'a> {
     methods: &'a dyn Methods,
     vars: Vec<(String, Val)>,
     header: bool,
+    /// `json .` of a listing row escapes `<>&` as Go's `json.Marshal`
+    /// does (docker's row contexts marshal themselves); other values do not.
+    escape_root_json: bool,
 }
 
 fn exec_err(at: &str, reason: impl Into<String>) -> TemplateError {
@@ -705,6 +708,16 @@ pub fn title(s: &str) -> String {
         prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
     }
     out
+}
+
+/// Go's `json.Marshal` HTML escaping of already encoded JSON text (the
+/// characters only occur inside strings, so a plain replace is exact).
+fn escape_html(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 fn go_json(v: &Val) -> String {
@@ -857,7 +870,15 @@ impl Exec<'_> {
             return Ok(arg(0)?.clone());
         }
         match f {
-            "json" => s(go_json(arg(0)?)),
+            "json" => {
+                let v = arg(0)?;
+                let text = go_json(v);
+                if self.escape_root_json && self.vars.first().is_some_and(|(_, root)| root == v) {
+                    s(escape_html(&text))
+                } else {
+                    s(text)
+                }
+            }
             "upper" => s(as_str(arg(0)?).to_uppercase()),
             "lower" => s(as_str(arg(0)?).to_lowercase()),
             "title" => s(title(&as_str(arg(0)?))),
@@ -1121,12 +1142,28 @@ impl Template {
 
     /// Renders over `dot`, with `methods` answering method calls.
     pub fn render_with(&self, dot: &Value, methods: &dyn Methods) -> Result<String, TemplateError> {
+        self.render_opts(dot, methods, false)
+    }
+
+    /// Renders one row of a listing (`ps`, `images`, ...): as
+    /// [`Template::render_with`], and `{{json .}}` is HTML-escaped.
+    pub fn render_row(&self, dot: &Value, methods: &dyn Methods) -> Result<String, TemplateError> {
+        self.render_opts(dot, methods, true)
+    }
+
+    fn render_opts(
+        &self,
+        dot: &Value,
+        methods: &dyn Methods,
+        escape_root_json: bool,
+    ) -> Result<String, TemplateError> {
         let mut out = String::new();
         let root = Val::J(dot.clone());
         let mut e = Exec {
             methods,
             vars: vec![(String::new(), root.clone())],
             header: false,
+            escape_root_json,
         };
         e.nodes(&self.nodes, &root, &mut out)?;
         Ok(out)
@@ -1151,6 +1188,7 @@ impl Template {
             methods: &NoMethods,
             vars: vec![(String::new(), root.clone())],
             header: true,
+            escape_root_json: false,
         };
         if e.nodes(&self.nodes, &root, &mut out).is_err() {
             out.clear();
