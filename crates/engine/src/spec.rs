@@ -6,8 +6,10 @@
 //! What each `HostConfig` field becomes:
 //! - `Privileged`: every capability, no seccomp, no masked or read-only
 //!   paths, every host device; `CapAdd`/`CapDrop`: Docker's rules;
-//! - `SecurityOpt`: `no-new-privileges[:true|false]`, `seccomp=unconfined`
-//!   (other profiles are refused with a clear error for now);
+//! - `SecurityOpt`: `no-new-privileges[:true|false]`, `seccomp=unconfined`,
+//!   `seccomp=builtin` (the default), `seccomp=<profile JSON>` (Docker's
+//!   format, converted by [`wharf_spec::SeccompProfile`]; a bad profile is a
+//!   create-time error);
 //! - `Memory`, `MemorySwap`, `MemoryReservation`, `OomKillDisable`,
 //!   `NanoCpus` (period 100ms), `CpuShares`, `CpuQuota`, `CpuPeriod`,
 //!   `CpusetCpus`, `CpusetMems`, `PidsLimit` (≤ 0 is unlimited): cgroup limits;
@@ -155,6 +157,51 @@ fn host_device(path: &str) -> Result<(LinuxDeviceType, i64, i64, u32), EngineErr
     Ok((typ, major, minor, md.mode() & 0o7777))
 }
 
+/// The `seccomp=` security option.
+enum Seccomp<'a> {
+    /// Docker's default profile (no option, `seccomp=builtin`).
+    Builtin,
+    /// `seccomp=unconfined`.
+    Unconfined,
+    /// The JSON of a profile in Docker's format (the CLI reads the file).
+    Profile(&'a str),
+}
+
+/// Converts a `seccomp=<json>` profile for a container holding `caps`.
+fn custom_seccomp(
+    json: &str,
+    caps: &[Capability],
+) -> Result<Option<oci_spec::runtime::LinuxSeccomp>, EngineError> {
+    use oci_spec::runtime::LinuxSeccompAction;
+    use wharf_spec::seccomp_profile::ProfileTarget;
+    let bad = |reason: String| invalid("SecurityOpt", reason);
+    let section = wharf_spec::SeccompProfile::from_json(json)
+        .and_then(|p| p.to_oci(&ProfileTarget::host(caps)))
+        .map_err(|e| match e {
+            // Docker's wording for JSON it cannot decode.
+            wharf_spec::SeccompProfileError::Decode(source) => {
+                bad(format!("Decoding seccomp profile failed: {source}"))
+            }
+            other => bad(format!("invalid seccomp profile: {other}")),
+        })?;
+    if let Some(s) = &section {
+        // The runtime has no seccomp agent support: refuse now, not at start.
+        let notify = s.listener_path().is_some()
+            || s.default_action() == LinuxSeccompAction::ScmpActNotify
+            || s.syscalls()
+                .iter()
+                .flatten()
+                .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify);
+        if notify {
+            return Err(bad(
+                "seccomp profiles with SCMP_ACT_NOTIFY or a listenerPath are not supported (no seccomp agent)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(section)
+}
+
 /// Builds the spec.
 pub fn build(i: &SpecInputs<'_>) -> Result<Spec, EngineError> {
     let c = i.container;
@@ -233,7 +280,7 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec, EngineError> {
     }
 
     let mut no_new_privs = false;
-    let mut seccomp_unconfined = hc.privileged;
+    let mut seccomp = Seccomp::Builtin;
     for opt in hc.security_opt.iter().flatten() {
         let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
         match k {
@@ -249,12 +296,12 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec, EngineError> {
                     }
                 }
             }
-            "seccomp" if v == "unconfined" => seccomp_unconfined = true,
             "seccomp" => {
-                return Err(invalid(
-                    "SecurityOpt",
-                    "custom seccomp profiles are not supported yet; use seccomp=unconfined or the default",
-                ));
+                seccomp = match v {
+                    "unconfined" => Seccomp::Unconfined,
+                    "" | "builtin" => Seccomp::Builtin,
+                    json => Seccomp::Profile(json),
+                }
             }
             "label" | "apparmor" => {
                 tracing::warn!(option = %opt, "no LSM on this host: security option ignored")
@@ -316,12 +363,15 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec, EngineError> {
     if hc.privileged {
         linux.set_masked_paths(Some(vec![]));
         linux.set_readonly_paths(Some(vec![]));
-        linux.set_seccomp(None);
-    } else if seccomp_unconfined {
-        linux.set_seccomp(None);
-    } else {
-        linux.set_seccomp(Some(wharf_spec::default_seccomp(&caps)));
     }
+    // As with Docker, --privileged wins over any seccomp option (a profile
+    // is then not even read).
+    linux.set_seccomp(match seccomp {
+        _ if hc.privileged => None,
+        Seccomp::Unconfined => None,
+        Seccomp::Builtin => Some(wharf_spec::default_seccomp(&caps)),
+        Seccomp::Profile(json) => custom_seccomp(json, &caps)?,
+    });
     if let Some(s) = &hc.sysctls
         && !s.is_empty()
     {
@@ -744,5 +794,67 @@ mod tests {
         let mut c = container();
         c.host_config.security_opt = Some(vec!["bogus=1".into()]);
         assert!(build_with(&c).is_err());
+    }
+
+    fn seccomp_of(opts: &[&str], privileged: bool) -> Result<serde_json::Value, EngineError> {
+        let mut c = container();
+        c.host_config.privileged = privileged;
+        c.host_config.security_opt = Some(opts.iter().map(|o| (*o).to_owned()).collect());
+        let v = serde_json::to_value(build_with(&c)?).unwrap();
+        Ok(v["linux"]["seccomp"].clone())
+    }
+
+    #[test]
+    fn seccomp_options() {
+        let deny_mkdir = r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#;
+        let s = seccomp_of(&[deny_mkdir], false).unwrap();
+        assert_eq!(s["defaultAction"], "SCMP_ACT_ALLOW");
+        assert_eq!(
+            s["syscalls"],
+            serde_json::json!([{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}])
+        );
+        // builtin is the default profile for the container's capabilities.
+        let builtin = seccomp_of(&["seccomp=builtin"], false).unwrap();
+        assert_eq!(builtin, seccomp_of(&[], false).unwrap());
+        assert_eq!(
+            builtin,
+            serde_json::to_value(wharf_spec::default_seccomp(
+                wharf_spec::DEFAULT_CAPABILITIES
+            ))
+            .unwrap()
+        );
+        assert!(
+            seccomp_of(&["seccomp=unconfined"], false)
+                .unwrap()
+                .is_null()
+        );
+        // --privileged disables seccomp whatever the option says.
+        assert!(seccomp_of(&[deny_mkdir], true).unwrap().is_null());
+        assert!(seccomp_of(&["seccomp={broken"], true).unwrap().is_null());
+        // A profile with neither defaultAction nor rules disables seccomp.
+        assert!(seccomp_of(&["seccomp={}"], false).unwrap().is_null());
+    }
+
+    #[test]
+    fn bad_seccomp_profiles_are_invalid_config() {
+        let msg = |opt: &str| match seccomp_of(&[opt], false) {
+            Err(
+                e @ EngineError::InvalidConfig {
+                    field: "SecurityOpt",
+                    ..
+                },
+            ) => e.to_string(),
+            other => panic!("{opt}: {other:?}"),
+        };
+        assert!(msg("seccomp={broken").contains("Decoding seccomp profile failed"));
+        assert!(
+            msg(r#"seccomp={"defaultAction":"SCMP_ACT_SOMETIMES"}"#)
+                .contains("unknown seccomp action \"SCMP_ACT_SOMETIMES\"")
+        );
+        assert!(msg(r#"seccomp={"defaultAction":"SCMP_ACT_NOTIFY"}"#).contains("SCMP_ACT_NOTIFY"));
+        assert!(
+            msg(r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/agent.sock"}"#)
+                .contains("listenerPath")
+        );
     }
 }

@@ -6,16 +6,19 @@
 //! bundle template, like `runc spec`. The pieces are public on their own so
 //! callers can rebuild parts after a change: [`apply_cap_changes`] for
 //! `--cap-add/--cap-drop`, [`default_seccomp`] to regenerate the seccomp
-//! section for the final capability set, [`docker_masked_paths`] and
+//! section for the final capability set, [`SeccompProfile`] to convert a
+//! `--security-opt seccomp=<profile>` (Docker's format) the same way, [`docker_masked_paths`] and
 //! [`docker_readonly_paths`] for `--privileged` toggles.
 //!
 //! Everything here is pure data: no I/O apart from reading this process's
-//! `RLIMIT_NOFILE` hard limit from `/proc/self/limits`.
+//! `RLIMIT_NOFILE` hard limit from `/proc/self/limits` and, for profiles
+//! with `minKernel` rules, the kernel release.
 #![forbid(unsafe_code)]
 
 mod caps;
 mod defaults;
 mod seccomp;
+pub mod seccomp_profile;
 
 pub use caps::{
     ALL_CAPABILITIES, CapError, CapabilityInfo, DEFAULT_CAPABILITIES, apply_cap_changes,
@@ -27,5 +30,6 @@ pub use defaults::{
 };
 pub use seccomp::{
     ALLOWED_PERSONALITIES, CLONE_NAMESPACE_FLAGS, DEFAULT_ERRNO, HOST_ARCHITECTURES,
-    default_seccomp,
+    default_profile, default_seccomp,
 };
+pub use seccomp_profile::{SeccompProfile, SeccompProfileError};

@@ -11,13 +11,19 @@
 //! `clone`, whose flags can be inspected.
 //!
 //! The facts come from moby's `profiles/seccomp/default.json`; they are kept
-//! here as Rust tables so the profile is checked by the compiler and needs no
-//! parsing at run time. The result is plain data: the runtime compiles it to
-//! BPF.
+//! here as Rust tables so the profile needs no parsing at run time.
+//! [`default_profile`] assembles them into Docker's profile format (with
+//! `archMap` and capability/architecture `includes`/`excludes`), and
+//! [`default_seccomp`] converts that with the same code as a user's
+//! `--security-opt seccomp=<file>` profile ([`crate::seccomp_profile`]). The
+//! result is plain data: the runtime compiles it to BPF.
 
-use oci_spec::runtime::{
-    Arch, Capability, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompArgBuilder,
-    LinuxSeccompOperator, LinuxSyscall,
+use oci_spec::runtime::{Arch, Capability, LinuxSeccomp};
+
+use crate::caps::capability_name;
+use crate::seccomp_profile::{
+    ArchMapEntry, HOST_ARCH_NAME, ProfileArg, ProfileFilter, ProfileSyscall, ProfileTarget,
+    SeccompProfile,
 };
 
 /// `errno` returned by syscalls the profile does not allow (`EPERM`).
@@ -397,12 +403,12 @@ const ALWAYS_ALLOWED: &[&str] = &[
 /// where ptrace stopped being able to bypass seccomp).
 const PTRACE_FAMILY: &[&str] = &["process_vm_readv", "process_vm_writev", "ptrace"];
 
-/// Syscalls allowed only on x86 hosts.
-#[cfg(target_arch = "x86_64")]
-const ARCH_ALLOWED: &[&str] = &["arch_prctl", "modify_ldt"];
-/// Syscalls allowed only on Arm hosts.
-#[cfg(target_arch = "aarch64")]
-const ARCH_ALLOWED: &[&str] = &[
+/// Syscalls allowed only on x86 hosts (kept for libseccomp's `amd64`, `x32`
+/// and `x86`).
+const X86_ALLOWED: &[&str] = &["arch_prctl", "modify_ldt"];
+const X86_ARCHES: &[&str] = &["amd64", "x32", "x86"];
+/// Syscalls allowed only on Arm hosts (`arm`, `arm64`).
+const ARM_ALLOWED: &[&str] = &[
     "arm_fadvise64_64",
     "arm_sync_file_range",
     "sync_file_range2",
@@ -410,8 +416,7 @@ const ARCH_ALLOWED: &[&str] = &[
     "cacheflush",
     "set_tls",
 ];
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-const ARCH_ALLOWED: &[&str] = &[];
+const ARM_ARCHES: &[&str] = &["arm", "arm64"];
 
 /// The seccomp architectures a filter covers on this host: the native one
 /// and the compat ABIs a container binary could use.
@@ -498,90 +503,139 @@ fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
-fn rule(list: &[&str], action: LinuxSeccompAction) -> LinuxSyscall {
-    let mut r = LinuxSyscall::default();
-    r.set_names(names(list));
-    r.set_action(action);
-    r
+fn rule(list: &[&str], action: &str) -> ProfileSyscall {
+    ProfileSyscall {
+        names: names(list),
+        action: action.to_owned(),
+        ..ProfileSyscall::default()
+    }
 }
 
-fn allow(list: &[&str]) -> LinuxSyscall {
-    rule(list, LinuxSeccompAction::ScmpActAllow)
+fn allow(list: &[&str]) -> ProfileSyscall {
+    rule(list, ALLOW)
 }
 
-fn arg(index: usize, value: u64, op: LinuxSeccompOperator) -> LinuxSeccompArg {
-    // The builder has a default for every field, so `build` cannot fail.
-    LinuxSeccompArgBuilder::default()
-        .index(index)
-        .value(value)
-        .op(op)
-        .build()
-        .expect("LinuxSeccompArg builder defaults every field")
+fn allow_if(name: &str, index: usize, value: u64, op: &str) -> ProfileSyscall {
+    ProfileSyscall {
+        args: vec![ProfileArg {
+            index,
+            value,
+            value_two: 0,
+            op: op.to_owned(),
+        }],
+        ..allow(&[name])
+    }
 }
 
-fn allow_if(name: &str, condition: LinuxSeccompArg) -> LinuxSyscall {
-    let mut r = allow(&[name]);
-    r.set_args(Some(vec![condition]));
-    r
+fn with_caps(cap: Capability, exclude: bool, r: ProfileSyscall) -> ProfileSyscall {
+    let filter = Some(ProfileFilter {
+        caps: vec![capability_name(cap).to_owned()],
+        ..ProfileFilter::default()
+    });
+    if exclude {
+        ProfileSyscall {
+            excludes: filter,
+            ..r
+        }
+    } else {
+        ProfileSyscall {
+            includes: filter,
+            ..r
+        }
+    }
+}
+
+fn with_arches(arches: &[&str], r: ProfileSyscall) -> ProfileSyscall {
+    ProfileSyscall {
+        includes: Some(ProfileFilter {
+            arches: names(arches),
+            ..ProfileFilter::default()
+        }),
+        ..r
+    }
+}
+
+const ALLOW: &str = "SCMP_ACT_ALLOW";
+
+/// Docker's default profile in Docker's profile format, for every
+/// architecture and capability set: the filters of its rules pick what
+/// applies to one container when it is converted ([`default_seccomp`]).
+pub fn default_profile() -> SeccompProfile {
+    let mut rules = vec![allow(ALWAYS_ALLOWED), allow(PTRACE_FAMILY)];
+    rules.push(allow_if("socket", 0, AF_VSOCK, "SCMP_CMP_NE"));
+    for persona in ALLOWED_PERSONALITIES {
+        rules.push(allow_if("personality", 0, persona, "SCMP_CMP_EQ"));
+    }
+    rules.push(with_arches(X86_ARCHES, allow(X86_ALLOWED)));
+    rules.push(with_arches(ARM_ARCHES, allow(ARM_ALLOWED)));
+    rules.push(with_caps(
+        Capability::DacReadSearch,
+        false,
+        allow(&["open_by_handle_at"]),
+    ));
+    rules.push(with_caps(
+        Capability::SysAdmin,
+        false,
+        allow(SYS_ADMIN_ALLOWED),
+    ));
+    // s390 passes the flags in the second argument; wharf does not target
+    // s390, so the first-argument form is the only one needed.
+    // MASKED_EQ with valueTwo 0: (flags & CLONE_NAMESPACE_FLAGS) == 0.
+    rules.push(with_caps(
+        Capability::SysAdmin,
+        true,
+        allow_if("clone", 0, CLONE_NAMESPACE_FLAGS, "SCMP_CMP_MASKED_EQ"),
+    ));
+    rules.push(with_caps(
+        Capability::SysAdmin,
+        true,
+        ProfileSyscall {
+            errno_ret: Some(ENOSYS),
+            ..rule(&["clone3"], "SCMP_ACT_ERRNO")
+        },
+    ));
+    for (cap, list) in CAP_GATED {
+        rules.push(with_caps(*cap, false, allow(list)));
+    }
+    SeccompProfile {
+        default_action: "SCMP_ACT_ERRNO".to_owned(),
+        default_errno_ret: Some(DEFAULT_ERRNO),
+        arch_map: vec![
+            ArchMapEntry {
+                architecture: "SCMP_ARCH_X86_64".to_owned(),
+                sub_architectures: names(&["SCMP_ARCH_X86", "SCMP_ARCH_X32"]),
+            },
+            ArchMapEntry {
+                architecture: "SCMP_ARCH_AARCH64".to_owned(),
+                sub_architectures: names(&["SCMP_ARCH_ARM"]),
+            },
+        ],
+        syscalls: rules,
+        ..SeccompProfile::default()
+    }
 }
 
 /// Docker's default seccomp profile for a container holding `caps`, for
-/// this host's architecture (see [`HOST_ARCHITECTURES`]).
+/// this host's architecture (see [`HOST_ARCHITECTURES`]): [`default_profile`]
+/// converted like any `--security-opt seccomp=<file>` profile.
 pub fn default_seccomp(caps: &[Capability]) -> LinuxSeccomp {
-    let has = |c: Capability| caps.contains(&c);
-    let mut rules = vec![allow(ALWAYS_ALLOWED), allow(PTRACE_FAMILY)];
-    rules.push(allow_if(
-        "socket",
-        arg(0, AF_VSOCK, LinuxSeccompOperator::ScmpCmpNe),
-    ));
-    for persona in ALLOWED_PERSONALITIES {
-        rules.push(allow_if(
-            "personality",
-            arg(0, persona, LinuxSeccompOperator::ScmpCmpEq),
-        ));
-    }
-    if !ARCH_ALLOWED.is_empty() {
-        rules.push(allow(ARCH_ALLOWED));
-    }
-    if has(Capability::DacReadSearch) {
-        rules.push(allow(&["open_by_handle_at"]));
-    }
-    if has(Capability::SysAdmin) {
-        rules.push(allow(SYS_ADMIN_ALLOWED));
-    } else {
-        // s390 passes the flags in the second argument; wharf does not
-        // target s390, so the first-argument form is the only one needed.
-        // MASKED_EQ with valueTwo 0: (flags & CLONE_NAMESPACE_FLAGS) == 0.
-        rules.push(allow_if(
-            "clone",
-            arg(
-                0,
-                CLONE_NAMESPACE_FLAGS,
-                LinuxSeccompOperator::ScmpCmpMaskedEq,
-            ),
-        ));
-        let mut clone3 = rule(&["clone3"], LinuxSeccompAction::ScmpActErrno);
-        clone3.set_errno_ret(Some(ENOSYS));
-        rules.push(clone3);
-    }
-    for (cap, list) in CAP_GATED {
-        if has(*cap) {
-            rules.push(allow(list));
-        }
-    }
-
-    let mut profile = LinuxSeccomp::default();
-    profile.set_default_action(LinuxSeccompAction::ScmpActErrno);
-    profile.set_default_errno_ret(Some(DEFAULT_ERRNO));
-    profile.set_architectures(Some(HOST_ARCHITECTURES.to_vec()));
-    profile.set_syscalls(Some(rules));
-    profile
+    let target = ProfileTarget {
+        capabilities: caps,
+        arch: HOST_ARCH_NAME,
+        // No rule of the default profile depends on the kernel version.
+        kernel: None,
+    };
+    default_profile()
+        .to_oci(&target)
+        .expect("the default profile uses only known actions, operators and architectures")
+        .expect("the default profile has a default action")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::DEFAULT_CAPABILITIES;
+    use oci_spec::runtime::{LinuxSeccompAction, LinuxSeccompOperator, LinuxSyscall};
 
     /// Every rule in `profile` that names `syscall`.
     fn rules_for<'a>(profile: &'a LinuxSeccomp, syscall: &str) -> Vec<&'a LinuxSyscall> {
@@ -721,5 +775,49 @@ mod tests {
         let json = serde_json::to_string(&p).unwrap();
         let back: LinuxSeccomp = serde_json::from_str(&json).unwrap();
         assert_eq!(back, p);
+    }
+
+    #[test]
+    fn default_profile_as_json_converts_to_the_same_filter() {
+        // The profile survives Docker's JSON format, so a user who saves it
+        // and passes it back with --security-opt gets the default filter.
+        let json = serde_json::to_string_pretty(&default_profile()).unwrap();
+        let back = SeccompProfile::from_json(&json).unwrap();
+        assert_eq!(back, default_profile());
+        for caps in [DEFAULT_CAPABILITIES, &[], &[Capability::SysAdmin]] {
+            let target = ProfileTarget {
+                capabilities: caps,
+                arch: HOST_ARCH_NAME,
+                kernel: None,
+            };
+            assert_eq!(
+                back.to_oci(&target).unwrap().unwrap(),
+                default_seccomp(caps)
+            );
+        }
+    }
+
+    #[test]
+    fn arch_specific_rules_follow_the_architecture() {
+        let arm = default_profile()
+            .to_oci(&ProfileTarget {
+                capabilities: DEFAULT_CAPABILITIES,
+                arch: "arm64",
+                kernel: None,
+            })
+            .unwrap()
+            .unwrap();
+        assert!(unconditionally_allowed(&arm, "set_tls"));
+        assert!(!unconditionally_allowed(&arm, "arch_prctl"));
+        assert_eq!(
+            arm.architectures().as_deref(),
+            Some(&[Arch::ScmpArchAarch64, Arch::ScmpArchArm][..])
+        );
+        #[cfg(target_arch = "x86_64")]
+        {
+            let p = default_seccomp(DEFAULT_CAPABILITIES);
+            assert!(unconditionally_allowed(&p, "arch_prctl"));
+            assert!(!unconditionally_allowed(&p, "set_tls"));
+        }
     }
 }
