@@ -88,6 +88,10 @@ pub trait CgroupManager: Send + Sync + std::fmt::Debug {
     /// controllers are enabled in each ancestor's `cgroup.subtree_control`.
     /// Existing directories are fine.
     fn create(&self) -> Result<(), CgroupError>;
+    /// [`CgroupManager::create`] for the hierarchies of one version only:
+    /// lets a runtime create the v2 directory a `clone3(CLONE_INTO_CGROUP)`
+    /// needs before the clone, and the v1 ones while the child starts.
+    fn create_version(&self, version: CgroupVersion) -> Result<(), CgroupError>;
     /// Moves `pid` (a whole process) into the cgroup in every hierarchy.
     fn add_process(&self, pid: i32) -> Result<(), CgroupError>;
     /// Applies resource limits (see the crate docs for the rules).
@@ -109,6 +113,9 @@ pub trait CgroupManager: Send + Sync + std::fmt::Debug {
     fn v2_dir(&self) -> Option<PathBuf>;
     /// Every directory this manager owns (one per mounted hierarchy).
     fn paths(&self) -> Vec<PathBuf>;
+    /// [`CgroupManager::paths`] with each hierarchy's version (on a hybrid
+    /// host the v2 directory is there too, unlike [`CgroupManager::v2_dir`]).
+    fn versioned_paths(&self) -> Vec<(CgroupVersion, PathBuf)>;
 }
 
 /// The one factory: a manager for OCI `cgroups_path` on the layout `setup`.

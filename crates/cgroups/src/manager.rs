@@ -343,7 +343,12 @@ fn read_freezer(version: CgroupVersion, dir: &Path) -> Result<FreezerState, Cgro
 
 impl CgroupManager for FsManager {
     fn create(&self) -> Result<(), CgroupError> {
-        for d in &self.dirs {
+        self.create_version(CgroupVersion::V1)?;
+        self.create_version(CgroupVersion::V2)
+    }
+
+    fn create_version(&self, version: CgroupVersion) -> Result<(), CgroupError> {
+        for d in self.dirs.iter().filter(|d| d.version == version) {
             let res = match d.version {
                 CgroupVersion::V1 => self.create_v1(d),
                 CgroupVersion::V2 => self.create_v2(d),
@@ -611,6 +616,13 @@ impl CgroupManager for FsManager {
 
     fn paths(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|d| d.path.clone()).collect()
+    }
+
+    fn versioned_paths(&self) -> Vec<(CgroupVersion, PathBuf)> {
+        self.dirs
+            .iter()
+            .map(|d| (d.version, d.path.clone()))
+            .collect()
     }
 }
 

@@ -11,12 +11,13 @@ use crate::cli::{Cli, Command, CreateArgs, OutFormat};
 use crate::log::Logger;
 use crate::signals;
 
-pub fn dispatch(cli: &Cli, log: &Logger) -> anyhow::Result<i32> {
+/// Commands that put a process of ours into a container run from a sealed
+/// view of this binary (CVE-2019-5736): re-executes from one for those
+/// (returns only on failure), does nothing for the others.
+pub fn reexec_sealed(cli: &Cli) -> anyhow::Result<()> {
     if cli.systemd_cgroup {
         bail!("--systemd-cgroup is not supported yet: use cgroupfs paths");
     }
-    // Commands that put a process of ours into a container run from a
-    // sealed copy of this binary (CVE-2019-5736).
     if matches!(
         cli.command,
         Command::Create(_) | Command::Run { .. } | Command::Exec { .. }
@@ -25,6 +26,10 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> anyhow::Result<i32> {
         wharf_runtime::selfexe::reexec_sealed(&cli.root)
             .context("re-executing from a sealed copy")?;
     }
+    Ok(())
+}
+
+pub fn dispatch(cli: &Cli, log: &Logger) -> anyhow::Result<i32> {
     let rt = || Runtime::open(&cli.root).context("opening the runtime root");
     match &cli.command {
         Command::Create(a) => {

@@ -18,8 +18,13 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
-    let log = log::Logger::new(&cli);
-    let code = match commands::dispatch(&cli, &log) {
+    // Commands that enter a container re-exec from a sealed view of this
+    // binary first: before the logger is set up (work this process would
+    // throw away), unless --debug wants to see why a view failed.
+    let early = cli.debug.then(|| log::Logger::new(&cli));
+    let sealed = commands::reexec_sealed(&cli);
+    let log = early.unwrap_or_else(|| log::Logger::new(&cli));
+    let code = match sealed.and_then(|()| commands::dispatch(&cli, &log)) {
         Ok(code) => code,
         Err(e) => {
             log.error(&e);

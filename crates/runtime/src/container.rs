@@ -19,7 +19,7 @@ use oci_spec::runtime::{
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
 use rustix::process::{Pid, PidfdFlags, Signal};
-use wharf_cgroups::{CgroupManager, CgroupSetup, FreezerState};
+use wharf_cgroups::{CgroupManager, CgroupSetup, CgroupVersion, FreezerState};
 use wharf_sys::process::{CloneResult, clone_process};
 
 use crate::config::{self, Bundle, ConfigError, clone_flag};
@@ -137,15 +137,18 @@ impl Runtime {
         &self.store
     }
 
-    fn cgroup(&self, path: &str) -> Result<Box<dyn CgroupManager>, RuntimeError> {
-        let setup = match self.cgroups.get() {
+    fn cgroup_setup(&self) -> Result<&CgroupSetup, RuntimeError> {
+        Ok(match self.cgroups.get() {
             Some(s) => s,
             None => {
                 let s = CgroupSetup::detect()?;
                 self.cgroups.get_or_init(|| s)
             }
-        };
-        Ok(wharf_cgroups::manager(setup, path)?)
+        })
+    }
+
+    fn cgroup(&self, path: &str) -> Result<Box<dyn CgroupManager>, RuntimeError> {
+        Ok(wharf_cgroups::manager(self.cgroup_setup()?, path)?)
     }
 
     fn compile_seccomp(&self, spec: &Spec) -> Result<Option<CompiledFilter>, RuntimeError> {
@@ -215,18 +218,33 @@ impl Runtime {
         // 1. Seccomp: compiled once per profile, cached under the root.
         let seccomp = self.compile_seccomp(&bundle.spec)?;
         timing.mark("seccomp");
-        // 2. The cgroup, with its limits, before any process exists.
+        // 2. The cgroup. Without a user namespace the init places itself
+        //    (see 6.), so only the v2 directory clone3 needs is created now;
+        //    the rest, and the limits, while the init prepares its mounts.
         let cgroups_path = bundle.cgroups_path(&o.id);
         let cg = self.cgroup(&cgroups_path)?;
-        cg.create()?;
         undo.cgroup = Some(self.cgroup(&cgroups_path)?);
-        if let Some(r) = bundle
+        let resources = bundle
             .spec
             .linux()
             .as_ref()
             .and_then(|l| l.resources().as_ref())
-        {
-            cg.set(&with_default_devices(r, &bundle))?;
+            .map(|r| with_default_devices(r, &bundle));
+        let nss = bundle.namespaces();
+        let user_joined = nss
+            .iter()
+            .any(|n| n.typ == LinuxNamespaceType::User && n.path.is_some());
+        let new_userns = nss
+            .iter()
+            .any(|n| n.typ == LinuxNamespaceType::User && n.path.is_none());
+        let self_place = !new_userns && !user_joined;
+        if self_place {
+            cg.create_version(CgroupVersion::V2)?;
+        } else {
+            cg.create()?;
+            if let Some(r) = &resources {
+                cg.set(r)?;
+            }
         }
         timing.mark("cgroup");
         // 3. The exec fifo the init blocks on until `start`.
@@ -254,10 +272,6 @@ impl Runtime {
         };
         // 5. Namespaces: pid/time joins and the time offsets affect only our
         //    children, so they are done here; others go to clone3 or the child.
-        let nss = bundle.namespaces();
-        let user_joined = nss
-            .iter()
-            .any(|n| n.typ == LinuxNamespaceType::User && n.path.is_some());
         let mut clone_flags = 0u64;
         let mut unshare_after = 0u64;
         let mut join = Vec::new();
@@ -287,7 +301,10 @@ impl Runtime {
             }
         }
         join.sort_by_key(|(t, _)| if *t == LinuxNamespaceType::User { 0 } else { 1 });
-        let new_userns = clone_flags & clone_flag(LinuxNamespaceType::User) != 0;
+        debug_assert_eq!(
+            new_userns,
+            clone_flags & clone_flag(LinuxNamespaceType::User) != 0
+        );
         timing.mark("fifo+console+namespaces");
         // 6. The init child.
         let (parent_chan, child_chan) = sync::pair()?;
@@ -298,22 +315,23 @@ impl Runtime {
         // writing "0" to its `tasks` file, the one migration the kernel does
         // without that lock. In a new or joined user namespace the init lacks
         // the rights, so the runtime writes the pid as before.
-        let self_place = !new_userns && !user_joined;
-        let dirs = cg.paths();
-        let is_v2 = |d: &&PathBuf| d.join("cgroup.controllers").exists();
+        let dirs = cg.versioned_paths();
         let v2_dir = if self_place {
-            dirs.iter().find(is_v2).cloned()
+            dirs.iter()
+                .find(|(v, _)| *v == CgroupVersion::V2)
+                .map(|(_, d)| d.clone())
         } else {
             cg.v2_dir()
         };
         let self_tasks: Vec<PathBuf> = if self_place {
             dirs.iter()
-                .filter(|d| !is_v2(d))
-                .map(|d| d.join("tasks"))
+                .filter(|(v, _)| *v == CgroupVersion::V1)
+                .map(|(_, d)| d.join("tasks"))
                 .collect()
         } else {
             Vec::new()
         };
+        let cgroup_mounts = crate::rootfs::CgroupMounts::new(self.cgroup_setup()?, &dirs);
         let v2 = v2_dir.and_then(|d| {
             rustix::fs::open(
                 &d,
@@ -340,6 +358,7 @@ impl Runtime {
                     new_userns,
                     new_cgroupns,
                     self_cgroup_tasks: self_tasks,
+                    cgroups: cgroup_mounts,
                 })
             }
             CloneResult::Parent { pid, pidfd } => (pid, pidfd),
@@ -362,6 +381,23 @@ impl Runtime {
         let fds: Vec<_> = idmapped.iter().map(|f| f.as_fd()).collect();
         parent_chan.send_fds(&fds)?;
         drop(idmapped);
+        // The v1 cgroups and the limits, while the init mounts; it joins
+        // them when told they are ready (limits are set before any program
+        // of the container runs, as runc does after placing its init).
+        if self_place {
+            cg.create_version(CgroupVersion::V1)?;
+            if let Some(r) = &resources {
+                cg.set(r)?;
+            }
+        }
+        if let Err(e) = parent_chan.send(&Msg::CgroupsReady) {
+            // The init may have failed already: its message is the reason.
+            return Err(match parent_chan.expect("ready for hooks") {
+                Ok(_) => e.into(),
+                Err(c) => child_err(c),
+            });
+        }
+        timing.mark("cgroups (parallel)");
         // 8. prestart and createRuntime hooks, in the runtime's namespaces.
         parent_chan.expect("ready for hooks").map_err(child_err)?;
         timing.mark("init rootfs ready");

@@ -42,8 +42,12 @@ pub struct InitArgs {
     pub new_userns: bool,
     pub new_cgroupns: bool,
     /// v1 `tasks` files the init writes "0" to, placing itself (see
-    /// `Runtime::create`); empty when the runtime placed it.
+    /// `Runtime::create`), once the runtime sent `CgroupsReady`; empty when
+    /// the runtime placed it.
     pub self_cgroup_tasks: Vec<PathBuf>,
+    /// The cgroup hierarchies and the container's directories, for the
+    /// cgroup mounts.
+    pub cgroups: rootfs::CgroupMounts,
 }
 
 /// Everything the exec child needs.
@@ -165,13 +169,6 @@ fn become_ns_root() {
 
 fn init_steps(a: &InitArgs) -> Result<ProcessError, InitError> {
     let b = &a.bundle;
-    // 0. Join the v1 cgroups ourselves (single-threaded: "0" moves us whole).
-    for tasks in &a.self_cgroup_tasks {
-        std::fs::write(tasks, "0").map_err(|source| InitError::Sys {
-            op: format!("join cgroup {}", tasks.display()),
-            source,
-        })?;
-    }
     // 1. Wait until the runtime placed us in the cgroup and wrote id maps;
     //    then receive the idmapped mounts it prepared, if any.
     a.chan.expect("go")?;
@@ -196,21 +193,41 @@ fn init_steps(a: &InitArgs) -> Result<ProcessError, InitError> {
             }
         })?;
     }
-    if a.new_cgroupns {
-        wharf_sys::process::unshare_namespaces(libc::CLONE_NEWCGROUP as u64).map_err(|source| {
-            InitError::Sys {
-                op: "unshare cgroup namespace".into(),
-                source,
-            }
-        })?;
-    }
     let userns = b.has_namespace(LinuxNamespaceType::User);
-    // 3. The root filesystem up to pivot_root.
+    // 3. The root filesystem up to pivot_root. The runtime creates the
+    //    cgroups meanwhile; before the first cgroup mount (or at the end) we
+    //    wait for them, join the v1 hierarchies ourselves (single-threaded:
+    //    "0" moves us whole) and only then unshare the cgroup namespace.
     let ctx = Context {
         userns,
         cgroupns: b.has_namespace(LinuxNamespaceType::Cgroup),
     };
-    rootfs::prepare(b, ctx, idmapped)?;
+    rootfs::prepare(b, ctx, idmapped, &a.cgroups, || {
+        match a.chan.expect("cgroups ready")? {
+            Msg::CgroupsReady => {}
+            other => {
+                return Err(InitError::from(crate::sync::SyncError::Unexpected {
+                    expected: "cgroups ready",
+                    got: format!("{other:?}"),
+                }));
+            }
+        }
+        for tasks in &a.self_cgroup_tasks {
+            std::fs::write(tasks, "0").map_err(|source| InitError::Sys {
+                op: format!("join cgroup {}", tasks.display()),
+                source,
+            })?;
+        }
+        if a.new_cgroupns {
+            wharf_sys::process::unshare_namespaces(libc::CLONE_NEWCGROUP as u64).map_err(
+                |source| InitError::Sys {
+                    op: "unshare cgroup namespace".into(),
+                    source,
+                },
+            )?;
+        }
+        Ok(())
+    })?;
     // 4. prestart + createRuntime hooks run in the runtime; wait for them.
     a.chan.send(&Msg::ReadyForHooks)?;
     let state = match a.chan.expect("hooks done")? {

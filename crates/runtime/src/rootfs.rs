@@ -79,7 +79,18 @@ pub struct Context {
 }
 
 /// Step 1-4: everything before pivot_root.
-pub fn prepare(b: &Bundle, ctx: Context, idmapped: Vec<OwnedFd>) -> Result<(), RootfsError> {
+///
+/// `cgroups_ready` is called once, before the first cgroup mount (or at the
+/// end when there is none): the init waits there for the runtime to finish
+/// the container's cgroups and joins them, so the mounts before it overlap
+/// with the runtime's cgroup setup.
+pub fn prepare<E: From<RootfsError>>(
+    b: &Bundle,
+    ctx: Context,
+    idmapped: Vec<OwnedFd>,
+    cgroups: &CgroupMounts,
+    mut cgroups_ready: impl FnMut() -> Result<(), E>,
+) -> Result<(), E> {
     let rootfs = b.rootfs.to_string_lossy().into_owned();
     let linux = b.spec.linux().as_ref();
 
@@ -105,12 +116,20 @@ pub fn prepare(b: &Bundle, ctx: Context, idmapped: Vec<OwnedFd>) -> Result<(), R
 
     // 3. The spec's mounts, in order.
     let mut idmapped = idmapped.into_iter();
+    let mut ready = false;
     for m in b.spec.mounts().iter().flatten() {
-        mount_one(root.as_fd(), b, m, ctx, &mut idmapped)?;
+        if !ready && matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+            cgroups_ready()?;
+            ready = true;
+        }
+        mount_one(root.as_fd(), b, m, ctx, cgroups, &mut idmapped)?;
     }
 
     // 4. Device nodes and the standard symlinks.
     create_devices(root.as_fd(), b, ctx)?;
+    if !ready {
+        cgroups_ready()?;
+    }
     Ok(())
 }
 
@@ -119,6 +138,7 @@ fn mount_one(
     b: &Bundle,
     m: &Mount,
     ctx: Context,
+    cgroups: &CgroupMounts,
     idmapped: &mut impl Iterator<Item = OwnedFd>,
 ) -> Result<(), RootfsError> {
     let dest = m.destination();
@@ -129,7 +149,7 @@ fn mount_one(
         .as_deref()
         .unwrap_or(if opts.bind { "bind" } else { "" });
     if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroups(root, m, &opts, ctx);
+        return mount_cgroups(root, m, &opts, ctx, cgroups);
     }
     let bind = opts.bind || typ == "bind";
     let source = m.source().as_ref().map(|s| {
@@ -277,18 +297,14 @@ fn mount_cgroups(
     m: &Mount,
     opts: &MountOptions,
     ctx: Context,
+    cgroups: &CgroupMounts,
 ) -> Result<(), RootfsError> {
     let dest = m.destination();
     let dest_s = dest.to_string_lossy().into_owned();
-    let setup = wharf_cgroups::CgroupSetup::detect().map_err(|e| RootfsError::Io {
-        op: "detect cgroup layout for",
-        path: dest_s.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    let hier = cgroup_mounts(&setup);
+    let hier = &cgroups.hierarchies;
     let ro = opts.flags & libc::MS_RDONLY;
     let base_flags = opts.flags & !libc::MS_RDONLY;
-    let pure_v2 = setup.is_pure_v2();
+    let pure_v2 = cgroups.pure_v2;
     let target =
         mkdir_all_in_root(root, dest, 0o755).map_err(io("create mount point", &*dest_s))?;
     if let (true, Some(h)) = (pure_v2, hier.iter().find(|h| h.v2)) {
@@ -296,11 +312,8 @@ fn mount_cgroups(
             raw_mount("cgroup2", &fd_path(&target), "cgroup2", opts.flags, "")
                 .map_err(errno("mount cgroup2", &*dest_s))?;
         } else {
-            let src = h
-                .mountpoint
-                .join(h.own_path.strip_prefix("/").unwrap_or(&h.own_path));
             raw_mount(
-                &src.to_string_lossy(),
+                &h.dir.to_string_lossy(),
                 &fd_path(&target),
                 "",
                 libc::MS_BIND | libc::MS_REC,
@@ -317,7 +330,7 @@ fn mount_cgroups(
     }
     raw_mount("tmpfs", &fd_path(&target), "tmpfs", base_flags, "mode=755")
         .map_err(errno("mount tmpfs", &*dest_s))?;
-    for h in &hier {
+    for h in hier {
         let name = h
             .mountpoint
             .file_name()
@@ -343,11 +356,8 @@ fn mount_cgroups(
             };
             r.map_err(errno("mount cgroup", &*sub_s))?;
         } else {
-            let src = h
-                .mountpoint
-                .join(h.own_path.strip_prefix("/").unwrap_or(&h.own_path));
             raw_mount(
-                &src.to_string_lossy(),
+                &h.dir.to_string_lossy(),
                 &fd_path(&t),
                 "",
                 libc::MS_BIND | libc::MS_REC,
@@ -369,43 +379,73 @@ fn mount_cgroups(
     Ok(())
 }
 
-/// A cgroup hierarchy mounted on the host, as the container sees it.
-#[derive(Debug)]
-struct CgroupMount {
-    mountpoint: PathBuf,
-    v2: bool,
+/// A cgroup hierarchy mounted on the host and the container's directory in
+/// it.
+#[derive(Debug, Clone)]
+pub struct CgroupMount {
+    pub mountpoint: PathBuf,
+    pub v2: bool,
     /// Mount options naming the v1 controllers (`memory`, `name=systemd`).
-    options: String,
-    /// This process's cgroup in the hierarchy (the container's, by now).
-    own_path: PathBuf,
+    pub options: String,
+    /// The container's cgroup directory in this hierarchy.
+    pub dir: PathBuf,
 }
 
-fn cgroup_mounts(setup: &wharf_cgroups::CgroupSetup) -> Vec<CgroupMount> {
-    let mut out: Vec<CgroupMount> = setup
-        .v1_hierarchies()
-        .iter()
-        .map(|h| CgroupMount {
-            mountpoint: h.mountpoint.clone(),
-            v2: false,
-            options: h
-                .controllers
-                .iter()
-                .cloned()
-                .chain(h.name.iter().map(|n| format!("name={n}")))
-                .collect::<Vec<_>>()
-                .join(","),
-            own_path: h.own_path.clone(),
-        })
-        .collect();
-    if let Some(v2) = setup.v2() {
-        out.push(CgroupMount {
-            mountpoint: v2.mountpoint.clone(),
-            v2: true,
-            options: String::new(),
-            own_path: v2.own_path.clone(),
-        });
+/// What the init needs to mount `/sys/fs/cgroup`, computed by the runtime
+/// from the layout it detected and the manager's directories (so the init
+/// reads neither mountinfo nor `/proc/self/cgroup` again).
+#[derive(Debug, Clone, Default)]
+pub struct CgroupMounts {
+    pub hierarchies: Vec<CgroupMount>,
+    pub pure_v2: bool,
+}
+
+impl CgroupMounts {
+    /// The hierarchies of `setup`, each with the directory of `dirs` (a
+    /// manager's [`wharf_cgroups::CgroupManager::versioned_paths`]) under its
+    /// mount point.
+    pub fn new(
+        setup: &wharf_cgroups::CgroupSetup,
+        dirs: &[(wharf_cgroups::CgroupVersion, PathBuf)],
+    ) -> Self {
+        let dir_in = |version, mountpoint: &Path| {
+            dirs.iter()
+                .find(|(v, d)| *v == version && d.starts_with(mountpoint))
+                .map(|(_, d)| d.clone())
+        };
+        let mut hierarchies: Vec<CgroupMount> = setup
+            .v1_hierarchies()
+            .iter()
+            .filter_map(|h| {
+                Some(CgroupMount {
+                    mountpoint: h.mountpoint.clone(),
+                    v2: false,
+                    options: h
+                        .controllers
+                        .iter()
+                        .cloned()
+                        .chain(h.name.iter().map(|n| format!("name={n}")))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    dir: dir_in(wharf_cgroups::CgroupVersion::V1, &h.mountpoint)?,
+                })
+            })
+            .collect();
+        if let Some(v2) = setup.v2()
+            && let Some(dir) = dir_in(wharf_cgroups::CgroupVersion::V2, &v2.mountpoint)
+        {
+            hierarchies.push(CgroupMount {
+                mountpoint: v2.mountpoint.clone(),
+                v2: true,
+                options: String::new(),
+                dir,
+            });
+        }
+        CgroupMounts {
+            hierarchies,
+            pure_v2: setup.is_pure_v2(),
+        }
     }
-    out
 }
 
 const DEFAULT_DEVICES: &[(&str, u32, u32)] = &[

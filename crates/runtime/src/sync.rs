@@ -38,6 +38,10 @@ pub enum SyncError {
 pub enum Msg {
     /// parent -> child: cgroup placement and id mappings are done.
     Go,
+    /// parent -> child: the container's cgroups exist and have their limits;
+    /// join them (when `InitArgs::self_cgroup_tasks` says so) before the
+    /// cgroup mounts.
+    CgroupsReady,
     /// child -> parent: namespaces and mounts are ready; run the
     /// prestart/createRuntime hooks now.
     ReadyForHooks,
