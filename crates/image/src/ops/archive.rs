@@ -326,7 +326,7 @@ impl Images {
     }
 
     /// The image manifest a record points at.
-    fn stored_manifest(&self, rec: &ImageRecord) -> Result<ImageManifest, OpsError> {
+    pub(super) fn stored_manifest(&self, rec: &ImageRecord) -> Result<ImageManifest, OpsError> {
         let bytes = self
             .content
             .read_bytes(&rec.manifest)

@@ -21,6 +21,7 @@
 
 mod archive;
 mod changes;
+mod commit;
 mod import;
 mod ingest;
 mod list;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 
 pub use archive::LoadReport;
 pub use changes::apply_changes;
+pub use commit::CommitOptions;
 pub use import::ImportOptions;
 pub use list::{ImageFilters, ListOptions};
 pub use remove::{PruneOptions, RemoveOptions};
