@@ -1,0 +1,26 @@
+#!/bin/sh
+# Builds the wharf-runtime release binary as a static-pie executable (glibc
+# and libseccomp linked in; ADR 0008) into <repo>/target/runtime-static and
+# prints its path. This is the binary to install and to benchmark
+# (bench/runtime); `cargo build -p wharf-runtime-cli` still makes a
+# dynamically linked one, which the tests use.
+#
+# --target keeps the static flag off build scripts and proc-macros (they are
+# built for the host without RUSTFLAGS); libseccomp-sys links libseccomp.a
+# (libseccomp-dev) when asked for a static link.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+host=$(rustc -vV | sed -n 's/^host: //p')
+libdir=$(pkg-config --variable=libdir libseccomp 2>/dev/null || echo /usr/lib/"$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)")
+[ -f "$libdir/libseccomp.a" ] || { echo "build-static: $libdir/libseccomp.a missing (install libseccomp-dev)" >&2; exit 1; }
+RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="$libdir" \
+    cargo build -q --release --manifest-path "$root/Cargo.toml" -p wharf-runtime-cli \
+    --target "$host" --target-dir "$root/target/runtime-static" >&2
+bin="$root/target/runtime-static/$host/release/wharf-runtime"
+# A static-pie has no program interpreter and needs no shared library.
+if readelf -d "$bin" 2>/dev/null | grep -q NEEDED; then
+    echo "build-static: $bin still needs shared libraries" >&2
+    exit 1
+fi
+echo "$bin"
