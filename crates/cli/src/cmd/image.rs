@@ -105,7 +105,8 @@ pub async fn pull(
         Some(tag.unwrap_or("latest"))
     };
     let attempt = async {
-        let s = c.image_pull(name, tag, platform, None).await?;
+        let auth = super::system::registry_auth(name);
+        let s = c.image_pull(name, tag, platform, auth.as_deref()).await?;
         if quiet {
             let mut s = s;
             while let Some(m) = s.next().await {
@@ -163,7 +164,8 @@ pub async fn cmd_push(app: &mut App, a: &PushArgs) -> anyhow::Result<()> {
     } else {
         Some(tag.unwrap_or("latest"))
     };
-    let s = c.image_push(name, tag, None).await?;
+    let auth = super::system::registry_auth(name);
+    let s = c.image_push(name, tag, auth.as_deref()).await?;
     if a.quiet {
         let mut s = s;
         while let Some(m) = s.next().await {

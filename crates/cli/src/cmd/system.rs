@@ -592,6 +592,36 @@ pub async fn prune(app: &mut App, a: &SystemPruneArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `X-Registry-Auth` header value for `reference` from the stored
+/// `config.json` credentials (docker's base64url-encoded JSON), if any.
+pub fn registry_auth(reference: &str) -> Option<String> {
+    use base64::Engine as _;
+    let first = reference.split('/').next().unwrap_or("");
+    let key = if reference.contains('/')
+        && (first.contains('.') || first.contains(':') || first == "localhost")
+    {
+        first.to_owned()
+    } else {
+        server_key(None)
+    };
+    let cfg: Value = serde_json::from_slice(&std::fs::read(config_path()).ok()?).ok()?;
+    let entry = &cfg["auths"][&key];
+    let (user, pass) = match entry["auth"].as_str() {
+        Some(a) => {
+            let raw = base64::engine::general_purpose::STANDARD.decode(a).ok()?;
+            let raw = String::from_utf8(raw).ok()?;
+            let (u, p) = raw.split_once(':')?;
+            (u.to_owned(), p.to_owned())
+        }
+        None => (
+            entry["username"].as_str()?.to_owned(),
+            entry["password"].as_str()?.to_owned(),
+        ),
+    };
+    let doc = json!({"username": user, "password": pass, "serveraddress": key});
+    Some(base64::engine::general_purpose::URL_SAFE.encode(doc.to_string()))
+}
+
 fn config_path() -> std::path::PathBuf {
     let dir = std::env::var_os("DOCKER_CONFIG")
         .map(std::path::PathBuf::from)

@@ -12,6 +12,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod registry;
+
 use wharf_image::content::ContentStore;
 use wharf_image::image_store::{ImageRecord, ImageStore};
 use wharf_image::snapshot::{chain_ids, open_snapshotter};
