@@ -28,7 +28,7 @@ fn import_big(d: &Daemon, name: &str, mib: usize) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        *b = (x >> 24) as u8;
+        *b = x.to_le_bytes()[3];
     }
     let mut t = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
