@@ -81,6 +81,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/images/get", get(i::save_many))
         .route("/images/load", post(i::load))
         .route("/images/{*name}", any(i::by_name))
+        .route("/commit", post(routes::commit::commit))
         .route("/auth", post(auth::login))
         .route("/system/df", get(system_df::df))
         .fallback(any(s::not_found))

@@ -130,6 +130,10 @@ pub enum EngineError {
     /// `cp`, `export` or `diff` failed.
     #[error(transparent)]
     Archive(#[from] crate::containers::archive::ArchiveError),
+    /// An image operation on the engine's behalf (`commit`) failed; its
+    /// messages are already Docker's.
+    #[error(transparent)]
+    ImageOps(#[from] wharf_image::ops::OpsError),
     /// A JSON document the engine wrote could not be (de)serialised.
     #[error("{what} of container {id}")]
     Json {
@@ -159,6 +163,12 @@ impl EngineError {
             E::AlreadyInState { .. } => ErrorKind::NotModified,
             E::Image { source, .. } => source.kind(),
             E::Archive(a) => a.kind(),
+            E::ImageOps(e) => match e.kind() {
+                wharf_image::ops::ErrorKind::NotFound => ErrorKind::NotFound,
+                wharf_image::ops::ErrorKind::Conflict => ErrorKind::Conflict,
+                wharf_image::ops::ErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
+                wharf_image::ops::ErrorKind::Internal => ErrorKind::Internal,
+            },
             E::Store { .. }
             | E::Snapshot { .. }
             | E::Shim { .. }

@@ -64,18 +64,19 @@ fn names(dir: &OwnedFd) -> io::Result<Vec<OsString>> {
     Ok(v)
 }
 
-/// The changes of the container whose root is built from `mounts`.
-pub(super) fn changes(
+/// The writable layer (upper dir) and the image layers (lower dirs, top
+/// first) of the container whose root is built from `mounts`.
+pub(super) fn layer_dirs(
     container: &str,
     driver: &str,
     mounts: &[Mount],
-) -> Result<Vec<Change>, ArchiveError> {
+) -> Result<(String, Vec<String>), ArchiveError> {
     let unsupported = || ArchiveError::ChangesUnsupported {
         container: container.to_owned(),
         driver: driver.to_owned(),
     };
     let m = mounts.first().ok_or_else(unsupported)?;
-    let (upper, lowers): (String, Vec<String>) = match (driver, m.typ.as_str()) {
+    match (driver, m.typ.as_str()) {
         ("overlay", "overlay") => {
             let opt = |k: &str| {
                 m.options
@@ -86,12 +87,21 @@ pub(super) fn changes(
             let lowers = opt("lowerdir=")
                 .map(|l| l.split(':').map(str::to_owned).collect())
                 .unwrap_or_default();
-            (upper, lowers)
+            Ok((upper, lowers))
         }
         // An image without layers: the upper dir is bind-mounted alone.
-        ("overlay", "bind") => (m.source.clone(), Vec::new()),
-        _ => return Err(unsupported()),
-    };
+        ("overlay", "bind") => Ok((m.source.clone(), Vec::new())),
+        _ => Err(unsupported()),
+    }
+}
+
+/// The changes of the container whose root is built from `mounts`.
+pub(super) fn changes(
+    container: &str,
+    driver: &str,
+    mounts: &[Mount],
+) -> Result<Vec<Change>, ArchiveError> {
+    let (upper, lowers) = layer_dirs(container, driver, mounts)?;
     let err = |what, source| ArchiveError::Root {
         container: container.to_owned(),
         what,

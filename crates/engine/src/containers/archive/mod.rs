@@ -1,6 +1,7 @@
 //! Files of a container through the API: `docker cp` (stat, read a path as a
 //! tar, extract a tar into a directory), `docker export` (the whole root
-//! filesystem as a tar) and `docker diff` (changes in the writable layer).
+//! filesystem as a tar), `docker diff` (changes in the writable layer) and
+//! `docker commit` (those changes as an image layer).
 //!
 //! # Which root
 //! - A **running** (or paused) container is reached through
@@ -23,6 +24,7 @@
 //! on the host outside the root is ever read or written.
 
 mod changes;
+mod commit;
 mod fsops;
 mod tar_in;
 mod tar_out;
@@ -38,6 +40,7 @@ use rustix::fs::{Mode, OFlags};
 use tokio::sync::{mpsc, oneshot};
 
 pub use changes::{Change, ChangeKind};
+pub use commit::CommitRequest;
 pub use tar_in::PutOptions;
 
 use super::{Containers, Entry};
