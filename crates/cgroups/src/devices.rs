@@ -193,8 +193,36 @@ pub(crate) fn v1_writes(rules: &[DeviceRule]) -> Vec<(V1File, String)> {
 
 /// Applies rules on a v1 devices hierarchy directory.
 pub(crate) fn apply_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
+    // One rule per write(2), as the kernel wants, but one open per run of
+    // writes to the same file (a default spec has a deny and ~10 allows).
+    let mut open: Option<(V1File, std::fs::File)> = None;
     for (file, line) in v1_writes(&normalize(rules)?) {
-        crate::fsutil::write(dir, file.name(), line, "device rules")?;
+        let path = dir.join(file.name());
+        let f = match &mut open {
+            Some((cur, f)) if *cur == file => f,
+            _ => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|source| match source.kind() {
+                        std::io::ErrorKind::NotFound => CgroupError::MissingFile {
+                            path: path.clone(),
+                            what: "device rules".to_owned(),
+                        },
+                        _ => CgroupError::Write {
+                            path: path.clone(),
+                            value: line.clone(),
+                            source,
+                        },
+                    })?;
+                &mut open.insert((file, f)).1
+            }
+        };
+        std::io::Write::write_all(f, line.as_bytes()).map_err(|source| CgroupError::Write {
+            path,
+            value: line,
+            source,
+        })?;
     }
     Ok(())
 }

@@ -142,13 +142,14 @@ impl FsManager {
         for comp in rel.components() {
             let parent = cur.clone();
             cur.push(comp);
-            mkdir(&cur)?;
+            let created = mkdir(&cur)?;
             // Also for existing levels: one left empty by an earlier,
-            // interrupted create would refuse tasks.
+            // interrupted create would refuse tasks. A level just made is
+            // empty: no need to read it.
             if is_cpuset {
                 for file in ["cpuset.cpus", "cpuset.mems"] {
-                    let mine = read(&cur.join(file))?;
-                    if mine.trim().is_empty() {
+                    let empty = created || read(&cur.join(file))?.trim().is_empty();
+                    if empty {
                         let theirs = read(&parent.join(file))?;
                         write(
                             &cur,
@@ -211,11 +212,11 @@ impl FsManager {
     }
 }
 
-/// Creates `dir` unless it exists.
-fn mkdir(dir: &Path) -> Result<(), CgroupError> {
+/// Creates `dir` unless it exists; whether it was created.
+fn mkdir(dir: &Path) -> Result<bool, CgroupError> {
     match std::fs::create_dir(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(source) => Err(CgroupError::Mkdir {
             path: dir.to_owned(),
             source,
@@ -248,6 +249,13 @@ fn enable_controllers(dir: &Path, wanted: &[String]) -> Result<(), CgroupError> 
 /// on EBUSY for a bounded time (tasks may still be exiting). A missing
 /// directory is fine.
 fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    // Usually a leaf whose processes are gone: one rmdir. Otherwise (child
+    // cgroups, or tasks still exiting: both EBUSY) walk and retry below.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     let children: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(it) => it
             .filter_map(Result::ok)

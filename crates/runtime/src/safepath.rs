@@ -63,6 +63,36 @@ fn mkdir_all_depth(
         return Err(io::Error::from_raw_os_error(libc::ELOOP));
     }
     let rel = relative(path);
+    // Fast paths (one or three syscalls instead of one per component): the
+    // directory exists, or only its last component is missing. Anything else
+    // (`..`, dangling symlinks, deeper gaps) takes the walk below.
+    if rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        match open_in_root(root, &rel, OFlags::PATH | OFlags::DIRECTORY) {
+            Ok(fd) => return Ok(fd),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                if let (Some(parent), Some(name)) = (rel.parent(), rel.file_name())
+                    && let Ok(pfd) = open_in_root(
+                        root,
+                        if parent.as_os_str().is_empty() {
+                            Path::new(".")
+                        } else {
+                            parent
+                        },
+                        OFlags::PATH | OFlags::DIRECTORY,
+                    )
+                {
+                    match rustix::fs::mkdirat(&pfd, name, Mode::from_raw_mode(mode)) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    if let Ok(fd) = open_in_root(root, &rel, OFlags::PATH | OFlags::DIRECTORY) {
+                        return Ok(fd);
+                    }
+                }
+            }
+            Err(_) => {}
+        }
+    }
     let mut cur = open_in_root(root, Path::new("."), OFlags::PATH | OFlags::DIRECTORY)?;
     let mut prefix = PathBuf::new();
     for comp in rel.components() {
