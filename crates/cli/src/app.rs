@@ -75,16 +75,71 @@ pub fn describe_client(c: &ClientError) -> String {
     }
 }
 
+/// The TLS flags as given (`--tls`, `--tlsverify`, `--tlscacert`,
+/// `--tlscert`, `--tlskey`).
+#[derive(Debug, Default, Clone)]
+pub struct TlsFlags {
+    pub tls: bool,
+    pub verify: bool,
+    pub cacert: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+impl TlsFlags {
+    /// docker's rules: `--tlsverify` or `$DOCKER_TLS_VERIFY` (non-empty)
+    /// verify; files default to `$DOCKER_CERT_PATH` or `~/.docker`
+    /// (`ca.pem`, `cert.pem`, `key.pem`; the pair only when present).
+    /// `None` for plain connections.
+    pub fn resolve(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Option<wharf_client::TlsOptions>> {
+        let verify = self.verify || env("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
+        if !(self.tls || verify) {
+            return Ok(None);
+        }
+        if !verify {
+            anyhow::bail!(
+                "--tls without --tlsverify (no check of the daemon's certificate) is not supported; use --tlsverify"
+            );
+        }
+        let dir = env("DOCKER_CERT_PATH")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into())).join(".docker")
+            });
+        let pick = |flag: &Option<String>, name: &str| -> Option<PathBuf> {
+            match flag {
+                Some(f) => Some(PathBuf::from(f)),
+                None => Some(dir.join(name)).filter(|p| p.exists()),
+            }
+        };
+        Ok(Some(wharf_client::TlsOptions {
+            ca: self
+                .cacert
+                .as_ref()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.join("ca.pem")),
+            cert: pick(&self.cert, "cert.pem"),
+            key: pick(&self.key, "key.pem"),
+        }))
+    }
+}
+
 /// The daemon connection, made on first use.
 pub struct App {
     host_flag: Option<String>,
+    tls: TlsFlags,
     client: Option<Client>,
 }
 
 impl App {
-    pub fn new(host_flag: Option<String>) -> App {
+    pub fn new(host_flag: Option<String>, tls: TlsFlags) -> App {
         App {
             host_flag,
+            tls,
             client: None,
         }
     }
@@ -94,7 +149,11 @@ impl App {
     pub async fn client(&mut self) -> anyhow::Result<&Client> {
         if self.client.is_none() {
             let (host, explicit) = Host::resolve(self.host_flag.as_deref())?;
-            let c = match Client::connect(host.clone()).await {
+            let tls = match &host {
+                Host::Tcp(_) => self.tls.resolve(|k| std::env::var(k).ok())?,
+                Host::Unix(_) => None,
+            };
+            let c = match Client::connect_tls(host.clone(), tls.as_ref()).await {
                 Ok(c) => c,
                 Err(ClientError::Connect { source, .. })
                     if !explicit
@@ -220,6 +279,43 @@ mod tests {
             r#"{"label":{"a=b":true},"status":{"created":true,"exited":true}}"#
         );
         assert!(filters_json(&["nope".into()]).is_err());
+    }
+
+    #[test]
+    fn tls_defaults_as_docker() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cert.pem"), "x").unwrap();
+        std::fs::write(dir.path().join("key.pem"), "x").unwrap();
+        let d = dir.path().display().to_string();
+        let env = |k: &str| match k {
+            "DOCKER_TLS_VERIFY" => Some("1".to_owned()),
+            "DOCKER_CERT_PATH" => Some(d.clone()),
+            _ => None,
+        };
+        let o = TlsFlags::default().resolve(env).unwrap().unwrap();
+        assert_eq!(o.ca, dir.path().join("ca.pem"));
+        assert_eq!(o.cert, Some(dir.path().join("cert.pem")));
+        assert_eq!(o.key, Some(dir.path().join("key.pem")));
+        assert!(TlsFlags::default().resolve(|_| None).unwrap().is_none());
+        let home = |k: &str| (k == "HOME").then(|| "/home/u".to_owned());
+        let o = TlsFlags {
+            verify: true,
+            cacert: Some("/x/ca.pem".into()),
+            ..TlsFlags::default()
+        }
+        .resolve(home)
+        .unwrap()
+        .unwrap();
+        assert_eq!(o.ca, PathBuf::from("/x/ca.pem"));
+        assert_eq!(o.cert, None, "no pair file under ~/.docker");
+        assert!(
+            TlsFlags {
+                tls: true,
+                ..TlsFlags::default()
+            }
+            .resolve(|_| None)
+            .is_err()
+        );
     }
 
     #[test]

@@ -29,6 +29,21 @@ pub struct Cli {
     /// Location of client config files
     #[arg(long, value_name = "string")]
     pub config: Option<String>,
+    /// Use TLS; implied by --tlsverify
+    #[arg(long)]
+    pub tls: bool,
+    /// Use TLS and verify the remote
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA (default "~/.docker/ca.pem")
+    #[arg(long, value_name = "string")]
+    pub tlscacert: Option<String>,
+    /// Path to TLS certificate file (default "~/.docker/cert.pem")
+    #[arg(long, value_name = "string")]
+    pub tlscert: Option<String>,
+    /// Path to TLS key file (default "~/.docker/key.pem")
+    #[arg(long, value_name = "string")]
+    pub tlskey: Option<String>,
     /// Print version information and quit
     #[arg(short = 'v', long = "version")]
     pub version: bool,

@@ -23,7 +23,14 @@ use cli::{Cli, Cmd, ContainerCmd, ImageCmd, SystemCmd};
 use cmd::{container as ctr, image as img, run, system as sys};
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let mut app = App::new(cli.host.clone());
+    let tls = app::TlsFlags {
+        tls: cli.tls,
+        verify: cli.tlsverify,
+        cacert: cli.tlscacert.clone(),
+        cert: cli.tlscert.clone(),
+        key: cli.tlskey.clone(),
+    };
+    let mut app = App::new(cli.host.clone(), tls);
     let Some(command) = cli.cmd else {
         if cli.version {
             println!("Wharf version {}", env!("CARGO_PKG_VERSION"));

@@ -11,16 +11,19 @@
 //! and the daemon's `message`. Streams: [`stream::JsonStream`] for progress
 //! and events, [`stream::Demux`] for docker's 8-byte framed stdout/stderr,
 //! and [`Client::hijack`] for attach/exec (101 `Upgrade: tcp`, then raw
-//! bidirectional bytes).
+//! bidirectional bytes). `tcp://` hosts may use verified TLS
+//! ([`Client::connect_tls`] with [`TlsOptions`]).
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod host;
 pub mod stream;
+pub mod tls;
 mod transport;
 
 pub use host::{Host, HostError};
 pub use hyper::body::Incoming;
+pub use tls::{TlsError, TlsOptions};
 pub use transport::{Body, Client, Hijacked};
 
 /// The newest API version this client speaks.
@@ -32,6 +35,16 @@ pub enum ClientError {
     /// Nothing answers at the host (no socket, refused, no permission).
     #[error("cannot connect to the wharf daemon at {host}")]
     Connect {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS settings cannot be used (unreadable or invalid files).
+    #[error("invalid tls configuration")]
+    Tls(#[source] TlsError),
+    /// The TLS handshake with the daemon failed (untrusted or wrong certificate).
+    #[error("tls handshake with the daemon at {host} failed")]
+    TlsHandshake {
         host: String,
         #[source]
         source: std::io::Error,

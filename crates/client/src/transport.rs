@@ -44,11 +44,22 @@ impl Body {
 /// its write half tells the daemon that stdin ended.
 pub type Hijacked = TokioIo<hyper::upgrade::Upgraded>;
 
+/// The TLS connector of a `tcp://` client.
+#[derive(Clone)]
+struct Tls(tokio_rustls::TlsConnector);
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsConnector")
+    }
+}
+
 /// A Docker Engine API client bound to one host and API version.
 #[derive(Debug, Clone)]
 pub struct Client {
     host: Host,
     version: String,
+    tls: Option<Tls>,
 }
 
 impl Client {
@@ -57,12 +68,24 @@ impl Client {
         Client {
             host,
             version: MAX_API_VERSION.to_owned(),
+            tls: None,
         }
     }
 
     /// Pings the daemon and settles on the lower of its API version and ours.
     pub async fn connect(host: Host) -> Result<Client, ClientError> {
+        Client::connect_tls(host, None).await
+    }
+
+    /// [`Client::connect`], over TLS when `tls` is given (tcp hosts only).
+    pub async fn connect_tls(
+        host: Host,
+        tls: Option<&crate::tls::TlsOptions>,
+    ) -> Result<Client, ClientError> {
         let mut c = Client::new(host);
+        if let Some(t) = tls {
+            c.tls = Some(Tls(t.connector().map_err(ClientError::Tls)?));
+        }
         let server = c.ping().await?;
         if let Some(v) = server {
             c.version = lower_version(&v, MAX_API_VERSION).to_owned();
@@ -94,39 +117,31 @@ impl Client {
             host: self.host.to_string(),
             source,
         };
-        let http_err = |source| ClientError::Http {
-            what: "handshake",
-            source,
-        };
         match &self.host {
             Host::Unix(p) => {
                 let s = tokio::net::UnixStream::connect(p)
                     .await
                     .map_err(connect_err)?;
-                let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
-                    .await
-                    .map_err(http_err)?;
-                tokio::spawn(async move {
-                    if let Err(err) = conn.with_upgrades().await {
-                        tracing::debug!(?err, "connection closed with an error");
-                    }
-                });
-                Ok(tx)
+                handshake(s).await
             }
             Host::Tcp(a) => {
                 let s = tokio::net::TcpStream::connect(a)
                     .await
                     .map_err(connect_err)?;
                 let _ = s.set_nodelay(true);
-                let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
-                    .await
-                    .map_err(http_err)?;
-                tokio::spawn(async move {
-                    if let Err(err) = conn.with_upgrades().await {
-                        tracing::debug!(?err, "connection closed with an error");
+                match &self.tls {
+                    None => handshake(s).await,
+                    Some(Tls(connector)) => {
+                        let name = crate::tls::server_name(a).map_err(ClientError::Tls)?;
+                        let s = connector.connect(name, s).await.map_err(|source| {
+                            ClientError::TlsHandshake {
+                                host: self.host.to_string(),
+                                source,
+                            }
+                        })?;
+                        handshake(s).await
                     }
-                });
-                Ok(tx)
+                }
             }
         }
     }
@@ -259,6 +274,26 @@ impl Client {
             })?;
         Ok(TokioIo::new(up))
     }
+}
+
+/// HTTP/1.1 over an established stream; the connection is driven (with
+/// upgrades, for attach/exec) by its own task.
+async fn handshake<S>(s: S) -> Result<SendRequest<BoxBody<Bytes, std::io::Error>>, ClientError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .map_err(|source| ClientError::Http {
+            what: "handshake",
+            source,
+        })?;
+    tokio::spawn(async move {
+        if let Err(err) = conn.with_upgrades().await {
+            tracing::debug!(?err, "connection closed with an error");
+        }
+    });
+    Ok(tx)
 }
 
 fn json_body(body: Option<&serde_json::Value>) -> (Body, Vec<(&'static str, String)>) {

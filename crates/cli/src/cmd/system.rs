@@ -180,13 +180,14 @@ pub async fn df(app: &mut App, a: &DfArgs) -> anyhow::Result<()> {
         .iter()
         .filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0)
         .count();
-    let img_reclaim: f64 = images
+    // docker: the total less the unique size of images in use.
+    let img_used: f64 = images
         .iter()
-        .filter(|i| i["Containers"].as_i64().unwrap_or(0) <= 0)
-        .map(|i| {
-            i["Size"].as_f64().unwrap_or(0.0) - i["SharedSize"].as_f64().unwrap_or(0.0).max(0.0)
-        })
+        .filter(|i| i["Containers"].as_i64().unwrap_or(0) != 0)
+        .filter(|i| i["Size"].as_f64() != Some(-1.0) && i["SharedSize"].as_f64() != Some(-1.0))
+        .map(|i| i["Size"].as_f64().unwrap_or(0.0) - i["SharedSize"].as_f64().unwrap_or(0.0))
         .sum();
+    let img_reclaim = img_total - img_used;
     let ctr_total: f64 = containers
         .iter()
         .map(|c| c["SizeRw"].as_f64().unwrap_or(0.0))
@@ -428,9 +429,22 @@ fn event_fields(ev: &Value) -> Value {
             ("TimeNano", "timeNano"),
             ("Scope", "scope"),
         ] {
-            if let Some(x) = ev.get(key) {
-                m.insert(field.to_owned(), x.clone());
-            }
+            // A Go struct field always exists: absent means its zero value.
+            let zero = if key.starts_with("time") {
+                json!(0)
+            } else {
+                json!("")
+            };
+            m.insert(
+                field.to_owned(),
+                ev.get(key)
+                    .filter(|x| !x.is_null())
+                    .cloned()
+                    .unwrap_or(zero),
+            );
+        }
+        for k in ["Type", "Action"] {
+            m.entry(k).or_insert_with(|| json!(""));
         }
     }
     v

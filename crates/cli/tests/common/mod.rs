@@ -147,6 +147,12 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Daemon::start_with_setup(|_| Vec::new())
+    }
+
+    /// Starts wharfd with extra flags, made by `setup` in the daemon's
+    /// directory before it starts (certificates, for example).
+    pub fn start_with_setup(setup: impl FnOnce(&Path) -> Vec<String>) -> Daemon {
         wharf_testkit::require_root();
         let (wharfd, shim) = daemon_binaries();
         // Short: shim socket paths must fit in 108 bytes.
@@ -160,6 +166,7 @@ impl Daemon {
             child: None,
         };
         install_busybox(&d.dir.join("d"));
+        let extra = setup(&d.dir);
         std::fs::write(d.dir.join("daemon.json"), "{}").unwrap();
         let log = std::fs::File::create(d.dir.join("wharfd.log")).unwrap();
         let child = Command::new(wharfd)
@@ -173,6 +180,7 @@ impl Daemon {
             .arg(format!("unix://{}", d.socket.display()))
             .arg("--shim-binary")
             .arg(shim)
+            .args(&extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

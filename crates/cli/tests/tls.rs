@@ -1,0 +1,246 @@
+//! `wharf -H tcp://... --tlsverify` against a wharfd serving TLS with
+//! client certificates (a test CA made with openssl): version, ps and
+//! run --rm work; the same through DOCKER_TLS_VERIFY/DOCKER_CERT_PATH;
+//! without a client certificate or with an untrusted CA it fails with one
+//! line.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::Daemon;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl must be installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `prefix`ca.pem, a server pair for 127.0.0.1 and a client pair.
+fn make_certs(dir: &Path, prefix: &str) {
+    let ca = format!("{prefix}ca.pem");
+    let ca_key = format!("{prefix}ca-key.pem");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=wharf-cli-test-ca",
+        ],
+    );
+    for (name, ext) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("cert", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        let base = format!("{prefix}{name}");
+        std::fs::write(dir.join(format!("{base}.ext")), ext).unwrap();
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{base}-key.pem"),
+                "-out",
+                &format!("{base}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{base}.csr"),
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-out",
+                &format!("{base}.pem"),
+                "-days",
+                "1",
+                "-extfile",
+                &format!("{base}.ext"),
+            ],
+        );
+    }
+}
+
+fn run(c: &mut Command) -> Output {
+    wharf_testkit::run_bounded(c, Duration::from_secs(60)).unwrap()
+}
+
+#[test]
+fn tlsverify_against_wharfd() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = Daemon::start_with_setup(|dir| {
+        make_certs(dir, "");
+        let p = |f: &str| dir.join(f).display().to_string();
+        vec![
+            "-H".into(),
+            format!("tcp://127.0.0.1:{port}"),
+            "--tlsverify".into(),
+            "--tlscacert".into(),
+            p("ca.pem"),
+            "--tlscert".into(),
+            p("server.pem"),
+            "--tlskey".into(),
+            p("server-key.pem"),
+        ]
+    });
+    let host = format!("tcp://127.0.0.1:{port}");
+    let f = |n: &str| d.dir.join(n).display().to_string();
+    let flags = [
+        "-H".to_owned(),
+        host.clone(),
+        "--tlsverify".to_owned(),
+        "--tlscacert".to_owned(),
+        f("ca.pem"),
+        "--tlscert".to_owned(),
+        f("cert.pem"),
+        "--tlskey".to_owned(),
+        f("cert-key.pem"),
+    ];
+    let wharf = |extra: &[&str]| {
+        let mut c = Command::new(common::WHARF);
+        c.args(&flags)
+            .args(extra)
+            .env_remove("WHARF_HOST")
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env_remove("DOCKER_CERT_PATH");
+        run(&mut c)
+    };
+    let o = wharf(&["version", "--format", "{{.Server.ApiVersion}}"]);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        common::tail(&d.log(), 20)
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "1.50\n");
+    let o = wharf(&["run", "--rm", "busybox", "echo", "over tls"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "over tls\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = wharf(&["ps", "-a"]);
+    assert!(o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("CONTAINER ID   IMAGE"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    // The environment form: DOCKER_TLS_VERIFY + DOCKER_CERT_PATH with
+    // ca.pem, cert.pem, key.pem.
+    let certs = d.dir.join("certdir");
+    std::fs::create_dir_all(&certs).unwrap();
+    for (from, to) in [
+        ("ca.pem", "ca.pem"),
+        ("cert.pem", "cert.pem"),
+        ("cert-key.pem", "key.pem"),
+    ] {
+        std::fs::copy(d.dir.join(from), certs.join(to)).unwrap();
+    }
+    let mut c = Command::new(common::WHARF);
+    c.args(["ps", "-q"])
+        .env("DOCKER_HOST", &host)
+        .env_remove("WHARF_HOST")
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", &certs);
+    let o = run(&mut c);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // No client certificate: the daemon refuses; one line, exit 1.
+    let mut c = Command::new(common::WHARF);
+    c.args([
+        "-H",
+        &host,
+        "--tlsverify",
+        "--tlscacert",
+        &f("ca.pem"),
+        "ps",
+    ])
+    .env_remove("DOCKER_CERT_PATH")
+    .env("HOME", d.dir.join("nohome"));
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(e.lines().count(), 1, "{e}");
+
+    // A CA that did not sign the server: the handshake fails, one line.
+    make_certs(&d.dir, "other-");
+    let mut c = Command::new(common::WHARF);
+    c.args([
+        "-H",
+        &host,
+        "--tlsverify",
+        "--tlscacert",
+        &f("other-ca.pem"),
+        "--tlscert",
+        &f("cert.pem"),
+        "--tlskey",
+        &f("cert-key.pem"),
+        "version",
+    ]);
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("tls handshake with the daemon at"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+
+    // A missing CA file is named.
+    let o = {
+        let mut c = Command::new(common::WHARF);
+        c.args([
+            "-H",
+            &host,
+            "--tlsverify",
+            "--tlscacert",
+            "/nonexistent/ca.pem",
+            "ps",
+        ]);
+        run(&mut c)
+    };
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("/nonexistent/ca.pem"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
