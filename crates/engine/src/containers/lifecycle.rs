@@ -811,6 +811,7 @@ impl Containers {
                 t.names.insert(c.name.clone(), c.id.clone());
                 t.by_id.insert(c.id.clone(), e.clone());
             }
+            let mut recovered_start = false;
             match c.state.status {
                 Status::Running | Status::Paused | Status::Restarting => {}
                 Status::Removing => {
@@ -827,9 +828,18 @@ impl Containers {
                     // that never started one is discarded.
                     let state_dir = self.shim_state_dir(&c.id);
                     if !state_dir.exists() {
+                        // A crash after the start mounted the root
+                        // filesystem but before it launched a shim.
+                        self.unmount_rootfs(&c.id);
                         continue;
                     }
-                    let started = match ShimHandle::adopt(&state_dir).await {
+                    let shim = match ShimHandle::adopt(&state_dir).await {
+                        Ok(shim) => Ok(shim),
+                        // The daemon may have died while the shim was still
+                        // being launched: it finishes without us.
+                        Err(err) => adopt_launching_shim(&state_dir).await.ok_or(err),
+                    };
+                    let started = match shim {
                         Ok(shim) => match shim.client().state().await {
                             Ok(st)
                                 if matches!(
@@ -843,6 +853,7 @@ impl Containers {
                             _ => {
                                 tracing::info!(container_id = %c.id, "discarding a shim whose start was never recorded");
                                 let _ = shim.client().delete(true).await;
+                                wait_gone(shim.pid(), Duration::from_secs(5)).await;
                                 false
                             }
                         },
@@ -854,6 +865,7 @@ impl Containers {
                         continue;
                     }
                     e.with(|r| r.state.set_status(Status::Running));
+                    recovered_start = true;
                 }
             }
             let state_dir = self.shim_state_dir(&c.id);
@@ -868,7 +880,21 @@ impl Containers {
                                 wharf_shim_api::Status::Paused => Status::Paused,
                                 _ => Status::Running,
                             });
+                            if recovered_start {
+                                // The start's own record never made it.
+                                r.state.exit_code = 0;
+                                r.state.error.clear();
+                                r.state.oom_killed = false;
+                                r.state.finished_at = time::ZERO_TIME.into();
+                                r.state.started_at = st.started_at.clone().unwrap_or_else(|| {
+                                    time::rfc3339_nano(std::time::SystemTime::now())
+                                });
+                                r.manually_stopped = false;
+                            }
                         });
+                        if recovered_start && let Err(err) = self.save(&e) {
+                            tracing::warn!(container_id = %c.id, error = %err.full_message(), "cannot record the recovered start");
+                        }
                     }
                     e.set_shim(Some(shim.clone()));
                     self.spawn_monitor(e.clone(), shim);
@@ -906,6 +932,57 @@ impl Containers {
             }
         }
         Ok(())
+    }
+}
+
+/// Processes launched for the shim state directory `state_dir` (the
+/// launcher and the shim it forks carry `--state-dir <dir>`).
+fn shim_processes_for(state_dir: &Path) -> Vec<i32> {
+    let want = state_dir.as_os_str().as_encoded_bytes();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let mut args = cmd.split(|b| *b == 0);
+            args.by_ref().find(|a| *a == b"--state-dir")?;
+            (args.next()? == want).then_some(pid)
+        })
+        .collect()
+}
+
+/// Waits for a shim that was still being launched when the previous daemon
+/// died and connects to it; `None` when no launch is under way. A launch
+/// that does not finish in time is killed.
+async fn adopt_launching_shim(state_dir: &Path) -> Option<ShimHandle> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let pids = shim_processes_for(state_dir);
+        if pids.is_empty() {
+            return None;
+        }
+        if let Ok(shim) = ShimHandle::adopt(state_dir).await {
+            return Some(shim);
+        }
+        if tokio::time::Instant::now() > deadline {
+            tracing::warn!(state_dir = %state_dir.display(), ?pids, "killing a shim launch that never finished");
+            for pid in pids {
+                let _ = rustix::process::Pid::from_raw(pid)
+                    .map(|p| rustix::process::kill_process(p, rustix::process::Signal::KILL));
+            }
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits (bounded) until process `pid` no longer exists.
+async fn wait_gone(pid: i32, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while Path::new(&format!("/proc/{pid}")).exists() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
