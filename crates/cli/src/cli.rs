@@ -157,7 +157,7 @@ pub enum ContainerCmd {
     Inspect(ContainerInspectArgs),
     Kill(KillArgs),
     Logs(LogsArgs),
-    #[command(visible_aliases = ["ps", "list"])]
+    #[command(visible_aliases = ["list", "ps"])]
     Ls(PsArgs),
     Pause(Containers),
     Port(PortArgs),

@@ -12,6 +12,7 @@ mod app;
 mod cli;
 mod cmd;
 mod format;
+mod help;
 mod opts;
 mod streams;
 mod tty;
@@ -113,6 +114,17 @@ fn main() {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
+            if e.kind() == ErrorKind::DisplayHelp {
+                let root = Cli::command();
+                let args: Vec<String> = std::env::args().skip(1).collect();
+                let path = help::path_from_args(&root, &args);
+                let width = tty::size()
+                    .map(|(_, c)| usize::from(c))
+                    .filter(|w| *w > 0)
+                    .unwrap_or(80);
+                print!("{}", help::render(&root, &path, width));
+                std::process::exit(0);
+            }
             let code = match e.kind() {
                 ErrorKind::DisplayHelp
                 | ErrorKind::DisplayVersion
