@@ -424,12 +424,9 @@ impl Runtime {
         }
         parent_chan.send(&Msg::HooksDone { state: state_json })?;
         timing.mark("hooks");
-        // 9. Wait for the init to be ready, then record the container.
-        match parent_chan.expect("created").map_err(child_err)? {
-            Msg::Created => {}
-            other => return Err(RuntimeError::Child(format!("unexpected message {other:?}"))),
-        }
-        timing.mark("init created");
+        // 9. Write the record while the init finishes (pivot_root, masks,
+        //    credentials); it becomes the container's state (rename) once
+        //    the init reports "created".
         let (pid_start, _) =
             state::proc_start_time(pid).ok_or_else(|| RuntimeError::Child("init exited".into()))?;
         let rec = ContainerRecord {
@@ -445,7 +442,14 @@ impl Runtime {
             annotations: oci.annotations.clone(),
             spec: bundle.spec.clone(),
         };
-        self.store.save(&rec)?;
+        let staged = self.store.stage(&rec)?;
+        timing.mark("state staged");
+        match parent_chan.expect("created").map_err(child_err)? {
+            Msg::Created => {}
+            other => return Err(RuntimeError::Child(format!("unexpected message {other:?}"))),
+        }
+        timing.mark("init created");
+        staged.commit()?;
         if let Some(p) = &o.pid_file {
             write_pid_file(p, pid)?;
         }

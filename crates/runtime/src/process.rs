@@ -61,12 +61,16 @@ pub fn cap_mask(caps: Option<&Capabilities>) -> u64 {
         .fold(0u64, |m, n| m | (1u64 << n))
 }
 
-/// The highest capability number this kernel supports.
+/// The highest capability number this kernel supports (read once per
+/// process: the init asks for every capability set).
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    })
 }
 
 fn resource(t: PosixRlimitType) -> Option<Resource> {

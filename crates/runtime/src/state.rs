@@ -155,6 +155,14 @@ impl StateStore {
 
     /// Writes the record atomically.
     pub fn save(&self, rec: &ContainerRecord) -> Result<(), StateError> {
+        self.stage(rec)?.commit()
+    }
+
+    /// The first half of [`StateStore::save`]: writes the record to its
+    /// temporary file, which `load` ignores; [`StagedRecord::commit`] makes
+    /// it the container's state. Lets `create` write while the init
+    /// finishes its setup and only rename once it reported "created".
+    pub fn stage(&self, rec: &ContainerRecord) -> Result<StagedRecord, StateError> {
         let dir = self.dir(&rec.id);
         let tmp = dir.join(".state.json.tmp");
         let path = dir.join("state.json");
@@ -164,8 +172,7 @@ impl StateStore {
         })?;
         let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
         f.write_all(&bytes).map_err(io_err(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        Ok(())
+        Ok(StagedRecord { tmp, path })
     }
 
     /// Loads the record of `id`; `Ok(None)` when the directory exists but
@@ -261,6 +268,21 @@ pub fn format_rfc3339(secs: i64, nanos: u32) -> String {
         (sod / 60) % 60,
         sod % 60
     )
+}
+
+/// A record written by [`StateStore::stage`], not visible yet.
+#[derive(Debug)]
+#[must_use = "a staged record is not the container's state until committed"]
+pub struct StagedRecord {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl StagedRecord {
+    /// Renames the record into place (atomically).
+    pub fn commit(self) -> Result<(), StateError> {
+        std::fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))
+    }
 }
 
 #[cfg(test)]
