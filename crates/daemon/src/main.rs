@@ -127,6 +127,9 @@ fn main() -> std::process::ExitCode {
         }
     };
     init_tracing(&cfg.log_level);
+    // One malloc arena per thread keeps a few hundred KiB resident per
+    // worker for an I/O-bound daemon; two arenas are plenty.
+    wharf_sys::malloc::limit_arenas(2);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

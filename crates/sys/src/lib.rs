@@ -12,6 +12,7 @@
 #![allow(unsafe_code)]
 
 pub mod bpf;
+pub mod malloc;
 pub mod mount;
 pub mod process;
 pub mod seccomp;

@@ -236,6 +236,10 @@ impl Shim {
                         self.started = true;
                         self.init.started_at = Some(now_rfc3339_nano());
                         info!(container_id = %id, "started");
+                        // What creating and starting the container allocated
+                        // is freed by now: give those pages back, the shim
+                        // idles for the container's whole life.
+                        wharf_sys::malloc::trim();
                         Reply::ok(&())
                     }
                     Err(e) => runtime_reply(&e),
