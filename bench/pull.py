@@ -1,8 +1,17 @@
-"""Side-by-side cold-pull benchmark; driven by bench/pull (see there)."""
-import gzip, hashlib, json, os, shutil, signal, socket, statistics, subprocess, sys, time
+"""Side-by-side cold-pull benchmark; driven by bench/pull (see there).
+
+Quick iterations: BENCH_TOOLS=wharf runs only wharf (no dockerd/podman/skopeo);
+WHARF_PULL_VARIANTS="base=/tmp/wharf-pull-old new=target/release/wharf-pull"
+times several wharf-pull binaries alternated in the same run. CPU time is
+user+sys of the pulling process (for docker: the CLI only, so not shown).
+"""
+import gzip, hashlib, json, os, resource, shutil, signal, socket, statistics, subprocess, sys, time
 import urllib.request
 
 runs, wharf_pull = int(sys.argv[1]), sys.argv[2]
+variants = [v.split("=", 1) for v in os.environ.get("WHARF_PULL_VARIANTS", "").split()]
+variants = variants or [["wharf", wharf_pull]]
+only = os.environ.get("BENCH_TOOLS", "").split(",") if os.environ.get("BENCH_TOOLS") else None
 cache = os.environ.get("WHARF_BENCH_CACHE", "/var/tmp/wharf-bench-pull")
 work = os.path.join(cache, f"work-{os.getpid()}")
 os.makedirs(work)
@@ -244,15 +253,24 @@ def main():
                 CONTAINERS_REGISTRIES_CONF=os.path.join(pconf, "registries.conf"),
                 CONTAINERS_STORAGE_CONF=os.path.join(pconf, "storage.conf"))
 
-    def run_wharf(i):
-        root = os.path.join(work, f"wharf-{i}")
-        t = time.perf_counter()
-        r = subprocess.run([wharf_pull, "--root", root, ref], capture_output=True, text=True)
-        dt = time.perf_counter() - t
-        if r.returncode != 0:
-            sys.exit(f"wharf-pull failed: {r.stderr[-500:]}")
-        out = json.loads(r.stdout.strip().splitlines()[-1])
-        return dt, out["peak_rss_kib"]
+    def child_cpu():
+        u = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return u.ru_utime + u.ru_stime
+
+    cpu = {}
+
+    def run_wharf_variant(name, binary):
+        def run(i):
+            root = os.path.join(work, f"{name}-{i}")
+            c, t = child_cpu(), time.perf_counter()
+            r = subprocess.run([binary, "--root", root, ref], capture_output=True, text=True)
+            dt = time.perf_counter() - t
+            cpu.setdefault(name, []).append(child_cpu() - c)
+            if r.returncode != 0:
+                sys.exit(f"wharf-pull ({name}) failed: {r.stderr[-500:]}")
+            out = json.loads(r.stdout.strip().splitlines()[-1])
+            return dt, out["peak_rss_kib"]
+        return run
 
     def run_docker(i):
         p, cli, base = start_dockerd(i)
@@ -266,9 +284,11 @@ def main():
         # podman refuses a runroot path longer than 50 characters.
         root, runroot = os.path.join(work, f"podman-root-{i}"), f"/run/wbp-{os.getpid()}-{i}"
         t = time.perf_counter()
+        c = child_cpu()
         r = subprocess.run(["podman", "--root", root, "--runroot", runroot, "pull", "-q", ref],
                            env=penv, capture_output=True, text=True)
         dt = time.perf_counter() - t
+        cpu.setdefault("podman", []).append(child_cpu() - c)
         if r.returncode != 0:
             sys.exit(f"podman pull failed: {r.stderr[-800:]}")
         unmount_under(root)
@@ -277,20 +297,25 @@ def main():
 
     def run_skopeo(i):
         d = os.path.join(work, f"skopeo-{i}")
-        t = time.perf_counter()
+        c, t = child_cpu(), time.perf_counter()
         sh("skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"dir:{d}")
         dt = time.perf_counter() - t
+        cpu.setdefault("skopeo", []).append(child_cpu() - c)
         return dt, None
 
     # Every run pulls into a fresh root and nothing is deleted until the end:
     # on ext4 without a journal (as here) each file creation skips inodes
     # deleted in the last seconds, one by one, so deleting a 7,000-file tree
     # makes whichever pull comes next several times slower.
-    tools = {"wharf": run_wharf, "docker": run_docker, "podman": run_podman, "skopeo": run_skopeo}
+    tools = {name: run_wharf_variant(name, b) for name, b in variants}
+    tools.update({"docker": run_docker, "podman": run_podman, "skopeo": run_skopeo})
+    if only:
+        wharf_names = {v[0] for v in variants}
+        tools = {n: f for n, f in tools.items() if n in only or ("wharf" in only and n in wharf_names)}
     for name, f in tools.items():  # warm-up: binaries and daemons paged in
         f("warm")
     times = {n: [] for n in tools}
-    rss = []
+    rss = {}
     for i in range(runs):
         order = list(tools.items())
         order = order[i % len(order):] + order[:i % len(order)]
@@ -299,18 +324,25 @@ def main():
             dt, r = f(i)
             times[name].append(dt)
             if r:
-                rss.append(r)
+                rss.setdefault(name, []).append(r)
+    for n in cpu:  # drop the warm-up run
+        cpu[n] = cpu[n][1:]
 
     med = {n: statistics.median(v) for n, v in times.items()}
     print(f"\ncold pull of {ref}, {runs} runs, order rotated (seconds)")
-    print(f"{'tool':8} {'median':>8} {'min':>8} {'max':>8} {'MB/s gz':>8} {'MB/s raw':>9}")
+    print(f"{'tool':8} {'median':>8} {'min':>8} {'max':>8} {'MB/s gz':>8} {'MB/s raw':>9} {'cpu med':>8}")
     for n, v in times.items():
+        c = f"{statistics.median(cpu[n]):8.3f}" if cpu.get(n) else f"{'-':>8}"
         print(f"{n:8} {med[n]:8.3f} {min(v):8.3f} {max(v):8.3f} {comp / 1e6 / med[n]:8.1f} "
-              f"{raw / 1e6 / med[n]:9.1f}")
-    print(f"\nwharf / docker = {med['wharf'] / med['docker']:.3f}   (target <= 0.25)")
-    print(f"wharf / podman = {med['wharf'] / med['podman']:.3f}")
-    print(f"wharf / skopeo = {med['wharf'] / med['skopeo']:.3f}   (target <= 2; skopeo only downloads)")
-    print(f"wharf peak RSS: median {statistics.median(rss) / 1024:.1f} MiB, max {max(rss) / 1024:.1f} MiB")
+              f"{raw / 1e6 / med[n]:9.1f} {c}")
+    w = variants[0][0]
+    print()
+    for other, note in [("docker", "   (target <= 0.25)"), ("podman", ""),
+                        ("skopeo", "   (target <= 2; skopeo only downloads)")]:
+        if w in med and other in med:
+            print(f"{w} / {other} = {med[w] / med[other]:.3f}{note}")
+    for n, v in rss.items():
+        print(f"{n} peak RSS: median {statistics.median(v) / 1024:.1f} MiB, max {max(v) / 1024:.1f} MiB")
 
 
 try:

@@ -210,6 +210,11 @@ impl<R: std::io::Read> HashingReader<R> {
         self.hasher.digest()
     }
 
+    /// The inner reader; bytes read through it directly are not hashed.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// Returns the inner reader, the digest and the byte count.
     pub fn finish(self) -> (R, Digest, u64) {
         (self.inner, self.hasher.finish(), self.count)

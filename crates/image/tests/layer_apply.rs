@@ -285,6 +285,77 @@ fn later_entries_replace_earlier_ones() {
     );
 }
 
+/// The shortcuts of the apply (no chown when the kernel already gives the
+/// archive's owner, no chmod when the create mode is exact, cached parent
+/// directories) must not change what lands on disk.
+#[test]
+fn owners_modes_and_parents_are_exact_whatever_the_shortcuts() {
+    wharf_testkit::require_root();
+    let a = Arena::new();
+    let mut l = LayerBuilder::new();
+    // A setgid directory: new nodes inherit its group, so root:root entries
+    // inside it still need a chown.
+    l.raw("sg/", tar::EntryType::Directory, 0o2775, 0, 77, "", b"")
+        .file_full("sg/root-owned", b"r", 0o644, 0, 0)
+        .file_full("sg/group-owned", b"g", 0o644, 0, 77)
+        .raw(
+            "sg/link",
+            tar::EntryType::Symlink,
+            0o777,
+            0,
+            0,
+            "root-owned",
+            b"",
+        )
+        .raw("sg/sub/", tar::EntryType::Directory, 0o755, 0, 0, "", b"")
+        // Modes a 022 umask would strip, and special bits.
+        .file_full("modes/rw-all", b"w", 0o666, 0, 0)
+        .file_full("modes/rwx-all", b"x", 0o777, 0, 0)
+        .file_full("modes/none", b"n", 0o000, 0, 0)
+        .file_full("modes/sticky-setgid", b"s", 0o3755, 0, 0)
+        .raw(
+            "modes/open-dir/",
+            tar::EntryType::Directory,
+            0o777,
+            0,
+            0,
+            "",
+            b"",
+        )
+        .file_full("modes/owned", b"o", 0o640, 1000, 1000)
+        // A cached parent ("p/q") whose ancestor is replaced by a symlink:
+        // later entries must follow the new symlink, not the old directory.
+        .dir("p/", 0o755)
+        .dir("p/q/", 0o755)
+        .file("p/q/one", b"1")
+        .dir("elsewhere/q/", 0o755)
+        .symlink("p", "elsewhere")
+        .file("p/q/two", b"2");
+    apply_layer(&l.finish()[..], &a.target).unwrap();
+    let t = &a.target;
+    let meta = |p: &str| fs::symlink_metadata(t.join(p)).unwrap();
+    let owner = |p: &str| (meta(p).uid(), meta(p).gid());
+    let mode = |p: &str| meta(p).mode() & 0o7777;
+    assert_eq!(owner("sg"), (0, 77));
+    assert_eq!(mode("sg"), 0o2775);
+    assert_eq!(owner("sg/root-owned"), (0, 0));
+    assert_eq!(owner("sg/group-owned"), (0, 77));
+    assert_eq!(owner("sg/link"), (0, 0));
+    assert_eq!(owner("sg/sub"), (0, 0));
+    assert_eq!(mode("modes/rw-all"), 0o666);
+    assert_eq!(mode("modes/rwx-all"), 0o777);
+    assert_eq!(mode("modes/none"), 0o000);
+    assert_eq!(mode("modes/sticky-setgid"), 0o3755);
+    assert_eq!(mode("modes/open-dir"), 0o777);
+    assert_eq!(owner("modes/owned"), (1000, 1000));
+    assert_eq!(mode("modes/owned"), 0o640);
+    assert_eq!(fs::read(t.join("modes/owned")).unwrap(), b"o");
+    assert!(meta("p").is_symlink());
+    assert_eq!(fs::read(t.join("elsewhere/q/two")).unwrap(), b"2");
+    assert!(!t.join("elsewhere/q/one").exists());
+    a.assert_outside_untouched();
+}
+
 fn sample_layer() -> Vec<u8> {
     let mut l = LayerBuilder::new();
     l.dir("bin/", 0o755)

@@ -888,6 +888,7 @@ async fn download(
     // directory is never removed while it is still being written.
     let committed = match &result {
         Ok(()) => {
+            tracing::debug!(%digest, size, "layer blob received");
             shared.sink.layer(&digest, Phase::VerifyingChecksum).await;
             let r = blocking("content commit", move || writer.commit()).await;
             if matches!(r, Ok(Ok(_))) {

@@ -6,26 +6,40 @@
 //!    absolute names are relative to the target);
 //! 2. open (creating 0755 as needed) the parent directory with
 //!    `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` on the target's fd,
-//!    so symlinks in the path resolve as if the target were `/`;
+//!    so symlinks in the path resolve as if the target were `/`. Parent fds
+//!    are kept in a small cache keyed by the cleaned path; the cache is
+//!    emptied whenever anything is removed from the tree (a replaced entry, a
+//!    whiteout), the only way a cached resolution could go stale;
 //! 3. whiteouts: `.wh.NAME` becomes a 0/0 character device `NAME`, and
 //!    `.wh..wh..opq` sets `trusted.overlay.opaque=y` on the parent;
-//! 4. remove what is already at the final name unless both are directories
-//!    (so we never write through an existing symlink or device);
-//! 5. create the entry relative to the parent fd (`O_EXCL|O_NOFOLLOW` for
-//!    files), then owner, then mode (after chown, which clears setuid bits),
-//!    then xattrs (`SCHILY.xattr.*`, after chown, which clears
+//! 4. create the entry relative to the parent fd, exclusively (`O_EXCL |
+//!    O_NOFOLLOW` for files, `EEXIST` from `mkdirat`/`symlinkat`/...): when
+//!    something is already at the name it is removed and the entry created
+//!    again, unless both are directories (so we never write through an
+//!    existing symlink or device);
+//! 5. then owner, then mode (after chown, which clears setuid bits), then
+//!    xattrs (`SCHILY.xattr.*`, after chown, which clears
 //!    `security.capability`), then times. Directory times are set last, once
 //!    their contents are written.
+//!
+//! Syscalls saved on the common entry: a node is created with its final mode
+//! when the umask cannot strip it, it has no setuid/setgid/sticky bit and no
+//! default ACL is in play, and its owner is what the kernel gives a new node
+//! (our fsuid, and our fsgid or a setgid parent's group): then `chown` and
+//! `chmod` are skipped; a regular file costs `openat`, `write`, `futimens`,
+//! `close`.
 //!
 //! `trusted.overlay.*` xattrs inside the archive are dropped: only the
 //! opaque marker may set overlay metadata.
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::rc::Rc;
 
 use rustix::fs::{
     AtFlags, FileType, Mode, OFlags, Timestamps, XattrFlags, chmodat, chownat, fchmod, fchown,
@@ -84,11 +98,33 @@ pub fn apply_layer_with<R: Read>(
     target: &Path,
     options: &ApplyOptions,
 ) -> Result<ApplyStats, LayerError> {
+    let mut hashing = HashingReader::new(reader);
+    let (entries, whiteouts) = apply_entries(&mut hashing, target, options)?;
+    let (_, diff_id, size) = hashing.finish();
+    tracing::debug!(%diff_id, size, entries, target = %target.display(), "layer applied");
+    Ok(ApplyStats {
+        diff_id,
+        size,
+        entries,
+        whiteouts,
+    })
+}
+
+/// Applies the tar read from `reader` to `target` and reads the stream to
+/// its end (the diff ID covers the end-of-archive blocks and any padding
+/// too; the caller hashes). Returns the entries and whiteouts applied.
+pub(super) fn apply_entries<R: Read>(
+    mut reader: R,
+    target: &Path,
+    options: &ApplyOptions,
+) -> Result<(u64, u64), LayerError> {
     let root = open_dir(target).map_err(|source| LayerError::OpenTarget {
         path: target.to_owned(),
         source,
     })?;
-    let mut hashing = HashingReader::new(reader);
+    // A default ACL replaces the umask for new nodes: then every mode is
+    // set explicitly.
+    let default_acl = rustix::fs::fgetxattr(&root, ACL_DEFAULT_XATTR, &mut [0u8; 0]).is_ok();
     let mut state = State {
         root,
         options: options.clone(),
@@ -96,9 +132,13 @@ pub fn apply_layer_with<R: Read>(
         buf: vec![0u8; COPY_BUF],
         entries: 0,
         whiteouts: 0,
+        dirs: HashMap::new(),
+        fsuid: rustix::process::geteuid().as_raw(),
+        fsgid: rustix::process::getegid().as_raw(),
+        umask: if default_acl { None } else { process_umask() },
     };
     {
-        let mut archive = tar::Archive::new(&mut hashing);
+        let mut archive = tar::Archive::new(&mut reader);
         let entries = archive
             .entries()
             .map_err(|source| LayerError::Tar { source })?;
@@ -107,17 +147,23 @@ pub fn apply_layer_with<R: Read>(
             state.apply(&mut entry)?;
         }
     }
-    // The diff ID covers the end-of-archive blocks and any padding too.
-    io::copy(&mut hashing, &mut io::sink()).map_err(|source| LayerError::Tar { source })?;
+    io::copy(&mut reader, &mut io::sink()).map_err(|source| LayerError::Tar { source })?;
     state.fix_dir_times()?;
-    let (_, diff_id, size) = hashing.finish();
-    tracing::debug!(%diff_id, size, entries = state.entries, target = %target.display(), "layer applied");
-    Ok(ApplyStats {
-        diff_id,
-        size,
-        entries: state.entries,
-        whiteouts: state.whiteouts,
-    })
+    Ok((state.entries, state.whiteouts))
+}
+
+/// The xattr holding a directory's default ACL.
+const ACL_DEFAULT_XATTR: &str = "system.posix_acl_default";
+
+/// Open parent directories kept at most (fds; emptied when full).
+const DIR_CACHE_MAX: usize = 128;
+
+/// This process's umask (`Umask:` in `/proc/self/status`, Linux 4.7+);
+/// `None` when unknown, and then every mode is set explicitly.
+fn process_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let v = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(v.trim(), 8).ok()
 }
 
 struct State {
@@ -127,6 +173,21 @@ struct State {
     buf: Vec<u8>,
     entries: u64,
     whiteouts: u64,
+    /// Parent directories opened so far, by cleaned path. Only valid while
+    /// nothing is removed from the tree: every removal empties it.
+    dirs: HashMap<Vec<OsString>, Rc<ParentDir>>,
+    /// Owner of the nodes we create (setgid parents aside).
+    fsuid: u32,
+    fsgid: u32,
+    /// `None` when modes cannot be predicted (unknown umask, default ACLs).
+    umask: Option<u32>,
+}
+
+/// An open directory entries are created in.
+struct ParentDir {
+    fd: OwnedFd,
+    /// The group new nodes inherit when the directory is setgid.
+    setgid_gid: Option<u32>,
 }
 
 /// Ownership, mode, xattrs and times of one entry.
@@ -245,6 +306,10 @@ impl State {
             move |source: io::Error| LayerError::Entry { entry, op, source }
         };
         let meta = read_meta(e, &entry)?;
+        if meta.xattrs.iter().any(|(n, _)| n == ACL_DEFAULT_XATTR) {
+            // Nodes created below it get the ACL's mode, not the umask's.
+            self.umask = None;
+        }
 
         let Some((base, parents)) = comps.split_last() else {
             // The target directory itself ("./").
@@ -256,66 +321,94 @@ impl State {
             }
             self.set_fd_meta(&self.root, &meta)
                 .map_err(err("set metadata"))?;
-            self.dir_times.push((Vec::new(), meta.times()));
+            self.note_dir_meta(&meta, Vec::new());
             return Ok(());
         };
-        let parent = mkdir_all_in(&self.root, parents).map_err(err("open parent directory"))?;
+        let parent = self
+            .parent_dir(parents, true)
+            .map_err(err("open parent directory"))?;
+        let base = base.as_os_str();
 
         if let Some(name) = base.as_bytes().strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
             self.whiteouts += 1;
-            return self
-                .whiteout(&parent, name, &meta)
-                .map_err(err("create whiteout"));
+            let r = self.whiteout(&parent.fd, name, &meta);
+            // A whiteout may have removed directories we hold open.
+            self.dirs.clear();
+            return r.map_err(err("create whiteout"));
         }
 
-        if let Ok(st) = statat(&parent, base, AtFlags::SYMLINK_NOFOLLOW) {
-            let existing_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
-            if !(existing_dir && kind.is_dir()) {
-                remove_all_at(&parent, base).map_err(err("replace existing entry"))?;
-            }
-        }
-
+        // Created with the final mode (no chmod) when nothing can alter it.
+        let exact_mode = self.exact_mode(&meta);
+        // Owned by whom the archive says without a chown.
+        let owned = !self.options.chown || self.new_node_owner(&parent) == (meta.uid, meta.gid);
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let fd = openat(
-                    &parent,
-                    base,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
-                .map_err(|e| err("create file")(e.into()))?;
+                let fd = self
+                    .create(&parent, base, |p| {
+                        openat(
+                            p,
+                            base,
+                            OFlags::WRONLY
+                                | OFlags::CREATE
+                                | OFlags::EXCL
+                                | OFlags::NOFOLLOW
+                                | OFlags::CLOEXEC,
+                            Mode::from_raw_mode(exact_mode.unwrap_or(0o600)),
+                        )
+                    })
+                    .map_err(|(op, e)| err(op.unwrap_or("create file"))(e))?;
                 let mut f = File::from(fd);
                 copy_buffered(e, &mut f, &mut self.buf).map_err(err("write file"))?;
-                self.set_fd_meta(&f, &meta).map_err(err("set metadata"))?;
+                if !(owned && exact_mode.is_some() && meta.xattrs.is_empty()) {
+                    self.set_fd_meta(&f, &meta).map_err(err("set metadata"))?;
+                }
                 futimens(&f, &meta.times()).map_err(|e| err("set times")(e.into()))?;
             }
             tar::EntryType::Directory => {
-                match mkdirat(&parent, base, Mode::from_raw_mode(0o700)) {
-                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                    Err(e) => return Err(err("create directory")(e.into())),
-                }
-                let d = openat(
-                    &parent,
+                let created = match mkdirat(
+                    &parent.fd,
                     base,
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| err("open directory")(e.into()))?;
-                self.set_fd_meta(&d, &meta).map_err(err("set metadata"))?;
-                self.dir_times.push((comps.clone(), meta.times()));
+                    Mode::from_raw_mode(exact_mode.unwrap_or(0o700)),
+                ) {
+                    Ok(()) => true,
+                    Err(rustix::io::Errno::EXIST) => {
+                        let existing_dir = statat(&parent.fd, base, AtFlags::SYMLINK_NOFOLLOW)
+                            .is_ok_and(|st| {
+                                FileType::from_raw_mode(st.st_mode) == FileType::Directory
+                            });
+                        if !existing_dir {
+                            self.remove(&parent, base)
+                                .map_err(err("replace existing entry"))?;
+                            mkdirat(&parent.fd, base, Mode::from_raw_mode(0o700))
+                                .map_err(|e| err("create directory")(e.into()))?;
+                        }
+                        // Its owner and mode are not known: set them.
+                        false
+                    }
+                    Err(e) => return Err(err("create directory")(e.into())),
+                };
+                if !(created && owned && exact_mode.is_some() && meta.xattrs.is_empty()) {
+                    let d = openat(
+                        &parent.fd,
+                        base,
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| err("open directory")(e.into()))?;
+                    self.set_fd_meta(&d, &meta).map_err(err("set metadata"))?;
+                }
+                self.note_dir_meta(&meta, comps.clone());
             }
             tar::EntryType::Symlink => {
                 let target = e
                     .link_name_bytes()
                     .ok_or_else(|| err("read link target")(invalid("symlink without target")))?
                     .into_owned();
-                symlinkat(OsStr::from_bytes(&target), &parent, base)
-                    .map_err(|e| err("create symlink")(e.into()))?;
-                self.set_path_meta(&parent, base, &meta, true)
+                self.create(&parent, base, |p| {
+                    symlinkat(OsStr::from_bytes(&target), p, base)
+                })
+                .map_err(|(op, e)| err(op.unwrap_or("create symlink"))(e))?;
+                self.set_path_meta(&parent.fd, base, &meta, true, !owned)
                     .map_err(err("set metadata"))?;
             }
             tar::EntryType::Link => {
@@ -329,11 +422,14 @@ impl State {
                 let Some((tbase, tparents)) = tcomps.split_last() else {
                     return Err(LayerError::Escape { entry });
                 };
-                let tparent = open_dir_in(&self.root, &join(tparents))
+                let tparent = self
+                    .parent_dir(tparents, false)
                     .map_err(err("open hardlink target directory"))?;
                 // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
-                linkat(&tparent, tbase, &parent, base, AtFlags::empty())
-                    .map_err(|e| err("create hardlink")(e.into()))?;
+                self.create(&parent, base, |p| {
+                    linkat(&tparent.fd, tbase, p, base, AtFlags::empty())
+                })
+                .map_err(|(op, e)| err(op.unwrap_or("create hardlink"))(e))?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let h = e.header();
@@ -355,9 +451,11 @@ impl State {
                         .unwrap_or(0);
                     makedev(major, minor)
                 };
-                mknodat(&parent, base, ft, Mode::from_raw_mode(0o600), dev)
-                    .map_err(|e| err("create device node")(e.into()))?;
-                self.set_path_meta(&parent, base, &meta, false)
+                self.create(&parent, base, |p| {
+                    mknodat(p, base, ft, Mode::from_raw_mode(0o600), dev)
+                })
+                .map_err(|(op, e)| err(op.unwrap_or("create device node"))(e))?;
+                self.set_path_meta(&parent.fd, base, &meta, false, self.options.chown)
                     .map_err(err("set metadata"))?;
             }
             other => {
@@ -368,6 +466,72 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// The directory `comps` inside the root, from the cache or opened (and
+    /// created when `create`) with `openat2(RESOLVE_IN_ROOT)`.
+    fn parent_dir(&mut self, comps: &[OsString], create: bool) -> io::Result<Rc<ParentDir>> {
+        if let Some(d) = self.dirs.get(comps) {
+            return Ok(d.clone());
+        }
+        let fd = if create {
+            mkdir_all_in(&self.root, comps)?
+        } else {
+            open_dir_in(&self.root, &join(comps))?
+        };
+        let st = rustix::fs::fstat(&fd)?;
+        let d = Rc::new(ParentDir {
+            setgid_gid: (st.st_mode & 0o2000 != 0).then_some(st.st_gid),
+            fd,
+        });
+        if self.dirs.len() >= DIR_CACHE_MAX {
+            self.dirs.clear();
+        }
+        self.dirs.insert(comps.to_vec(), d.clone());
+        Ok(d)
+    }
+
+    /// Creates a node with `make`; when the name is taken, removes what is
+    /// there and tries once more. Errors carry the step that failed when it
+    /// is not the creation itself.
+    fn create<T>(
+        &mut self,
+        parent: &ParentDir,
+        base: &OsStr,
+        mut make: impl FnMut(&OwnedFd) -> rustix::io::Result<T>,
+    ) -> Result<T, (Option<&'static str>, io::Error)> {
+        match make(&parent.fd) {
+            Err(rustix::io::Errno::EXIST) => {
+                self.remove(parent, base)
+                    .map_err(|e| (Some("replace existing entry"), e))?;
+                make(&parent.fd).map_err(|e| (None, e.into()))
+            }
+            r => r.map_err(|e| (None, e.into())),
+        }
+    }
+
+    /// Removes `base` (recursively) and forgets every cached directory.
+    fn remove(&mut self, parent: &ParentDir, base: &OsStr) -> io::Result<()> {
+        self.dirs.clear();
+        remove_all_at(&parent.fd, base)
+    }
+
+    /// Records a directory's times for the end, and drops it from the cache
+    /// (its mode, so its setgid bit, may have changed).
+    fn note_dir_meta(&mut self, meta: &Meta, comps: Vec<OsString>) {
+        self.dirs.remove(&comps);
+        self.dir_times.push((comps, meta.times()));
+    }
+
+    /// The mode a node can be created with so that no chmod is needed.
+    fn exact_mode(&self, meta: &Meta) -> Option<u32> {
+        let umask = self.umask?;
+        (meta.mode & 0o7000 == 0 && meta.mode & umask == 0).then_some(meta.mode)
+    }
+
+    /// Who owns a node we create in `parent`.
+    fn new_node_owner(&self, parent: &ParentDir) -> (u32, u32) {
+        (self.fsuid, parent.setgid_gid.unwrap_or(self.fsgid))
     }
 
     /// `.wh.NAME` → 0/0 char device NAME; `.wh..wh..opq` → opaque parent.
@@ -428,16 +592,18 @@ impl State {
         Ok(())
     }
 
-    /// Owner, mode (not for symlinks), xattrs and times on a node we cannot
-    /// safely open (symlink, device, fifo), addressed as `parent` + `name`.
+    /// Owner (when `chown`), mode (not for symlinks), xattrs and times on a
+    /// node we cannot safely open (symlink, device, fifo), addressed as
+    /// `parent` + `name`.
     fn set_path_meta(
         &self,
         parent: &OwnedFd,
         name: &OsStr,
         meta: &Meta,
         symlink: bool,
+        chown: bool,
     ) -> io::Result<()> {
-        if self.options.chown {
+        if chown {
             chownat(
                 parent,
                 name,
@@ -475,16 +641,15 @@ impl State {
     /// Sets directory times once their contents are final. A directory that
     /// a later entry replaced (by a file, or deleted with its parent) is
     /// skipped: its recorded times no longer describe anything.
-    fn fix_dir_times(&self) -> Result<(), LayerError> {
-        for (comps, times) in self.dir_times.iter().rev() {
+    fn fix_dir_times(&mut self) -> Result<(), LayerError> {
+        let dir_times = std::mem::take(&mut self.dir_times);
+        for (comps, times) in dir_times.iter().rev() {
             let r: io::Result<()> = match comps.split_last() {
                 None => futimens(&self.root, times).map_err(Into::into),
-                Some((base, parents)) => {
-                    open_dir_in(&self.root, &join(parents)).and_then(|parent| {
-                        utimensat(&parent, base, times, AtFlags::SYMLINK_NOFOLLOW)
-                            .map_err(Into::into)
-                    })
-                }
+                Some((base, parents)) => self.parent_dir(parents, false).and_then(|parent| {
+                    utimensat(&parent.fd, base, times, AtFlags::SYMLINK_NOFOLLOW)
+                        .map_err(Into::into)
+                }),
             };
             match r {
                 Ok(()) => {}

@@ -6,8 +6,9 @@
 //! reads the uncompressed stream, writes every entry under a target
 //! directory, converts whiteouts to overlayfs form, and returns the diff ID
 //! (sha256 of the uncompressed stream) in [`ApplyStats`].
-//! [`apply_compressed_layer`] does both, decompressing on a helper thread so
-//! that gunzip and the filesystem work overlap.
+//! [`apply_compressed_layer`] does both, decompressing and computing the diff
+//! ID on a helper thread so that gunzip + sha256 and the filesystem work
+//! overlap.
 //!
 //! Contract: every path is resolved inside the target with
 //! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`; nothing is ever
@@ -22,7 +23,9 @@ pub(crate) mod fsutil;
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
+
+use crate::digest::{Digest, HashingReader};
 
 pub use apply::{
     ApplyOptions, ApplyStats, OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, apply_layer,
@@ -164,8 +167,8 @@ pub fn decompress<'a, R: Read + Send + 'a>(
     })
 }
 
-/// Decompresses `reader` (see [`decompress`]) on a helper thread and applies
-/// the result to `target` (see [`apply_layer`]).
+/// Decompresses `reader` (see [`decompress`]) and hashes the result on a
+/// helper thread, and applies it to `target` (see [`apply_layer`]).
 pub fn apply_compressed_layer<R: Read + Send + 'static>(
     reader: R,
     media_type: Option<&str>,
@@ -173,19 +176,36 @@ pub fn apply_compressed_layer<R: Read + Send + 'static>(
     options: &ApplyOptions,
 ) -> Result<ApplyStats, LayerError> {
     let decoded = decompress(reader, media_type)?;
-    let piped = ThreadedReader::spawn(decoded);
-    apply_layer_with(piped, target, options)
+    let mut piped = ThreadedReader::spawn_hashing(decoded);
+    let (entries, whiteouts) = apply::apply_entries(&mut piped, target, options)?;
+    // apply_entries read the stream to its end, so the thread has finished.
+    let (diff_id, size) = piped.digest().ok_or_else(|| LayerError::Tar {
+        source: io::Error::other("the decompression thread ended before the stream did"),
+    })?;
+    tracing::debug!(%diff_id, size, entries, target = %target.display(), "layer applied");
+    Ok(ApplyStats {
+        diff_id,
+        size,
+        entries,
+        whiteouts,
+    })
 }
+
+/// Digest and size of everything a hashing [`ThreadedReader`] read.
+type StreamDigest = Arc<Mutex<Option<(Digest, u64)>>>;
 
 /// A reader whose source is read on a separate thread, a few chunks ahead.
 ///
-/// Lets CPU-bound decompression overlap with the filesystem work of the
-/// consumer. Dropping the reader stops the thread at its next chunk.
+/// Lets CPU-bound decompression (and hashing, with
+/// [`ThreadedReader::spawn_hashing`]) overlap with the filesystem work of
+/// the consumer. Dropping the reader stops the thread at its next chunk.
 pub struct ThreadedReader {
     rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    free: mpsc::Sender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
     done: bool,
+    digest: Option<StreamDigest>,
 }
 
 impl ThreadedReader {
@@ -193,15 +213,53 @@ impl ThreadedReader {
     const DEPTH: usize = 8;
 
     /// Starts the reading thread.
-    pub fn spawn<R: Read + Send + 'static>(mut source: R) -> ThreadedReader {
+    pub fn spawn<R: Read + Send + 'static>(source: R) -> ThreadedReader {
+        Self::start(source, None)
+    }
+
+    /// Starts the reading thread, which also computes the sha256 of the
+    /// whole source: [`ThreadedReader::digest`] once this reader hit EOF.
+    pub fn spawn_hashing<R: Read + Send + 'static>(source: R) -> ThreadedReader {
+        Self::start(source, Some(Arc::new(Mutex::new(None))))
+    }
+
+    /// The digest and size of the source, once it was read to its end by a
+    /// reader made with [`ThreadedReader::spawn_hashing`].
+    pub fn digest(&self) -> Option<(Digest, u64)> {
+        let slot = self.digest.as_ref()?;
+        slot.lock().ok()?.clone()
+    }
+
+    fn start<R: Read + Send + 'static>(source: R, digest: Option<StreamDigest>) -> ThreadedReader {
         let (tx, rx) = mpsc::sync_channel(Self::DEPTH);
+        // Consumed chunks come back to be filled again (no fresh, zeroed
+        // 256 KiB allocation, which is an mmap + page faults, per chunk).
+        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+        let slot = digest.clone();
+        let mut source = HashingReader::new(source);
         std::thread::Builder::new()
             .name("layer-decompress".into())
             .spawn(move || {
                 loop {
-                    let mut chunk = vec![0u8; Self::CHUNK];
-                    match read_full(&mut source, &mut chunk) {
-                        Ok(0) => break,
+                    let mut chunk = free_rx.try_recv().unwrap_or_default();
+                    chunk.resize(Self::CHUNK, 0);
+                    let r = if slot.is_some() {
+                        read_full(&mut source, &mut chunk)
+                    } else {
+                        read_full(source.get_mut(), &mut chunk)
+                    };
+                    match r {
+                        Ok(0) => {
+                            // Stored before the channel closes: the consumer
+                            // sees EOF only after this.
+                            if let Some(slot) = &slot {
+                                let (_, d, n) = source.finish();
+                                if let Ok(mut s) = slot.lock() {
+                                    *s = Some((d, n));
+                                }
+                            }
+                            break;
+                        }
                         Ok(n) => {
                             chunk.truncate(n);
                             if tx.send(Ok(chunk)).is_err() {
@@ -219,9 +277,11 @@ impl ThreadedReader {
             .unwrap_or_else(|e| tracing::error!(?e, "cannot spawn decompression thread"));
         ThreadedReader {
             rx,
+            free: free_tx,
             current: Vec::new(),
             pos: 0,
             done: false,
+            digest,
         }
     }
 }
@@ -247,7 +307,11 @@ impl Read for ThreadedReader {
             }
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.current = chunk;
+                    let used = std::mem::replace(&mut self.current, chunk);
+                    if used.capacity() > 0 {
+                        // The thread may be gone already: then it is dropped.
+                        let _ = self.free.send(used);
+                    }
                     self.pos = 0;
                 }
                 Ok(Err(e)) => {
@@ -315,11 +379,22 @@ mod tests {
             (zs, Some(media_type::OCI_LAYER_ZSTD)),
             (payload.clone(), None),
         ] {
-            let r = decompress(std::io::Cursor::new(bytes), mt).unwrap();
+            let r = decompress(std::io::Cursor::new(bytes.clone()), mt).unwrap();
             let mut t = ThreadedReader::spawn(r);
             let mut out = Vec::new();
             t.read_to_end(&mut out).unwrap();
             assert_eq!(out, payload);
+            assert_eq!(t.digest(), None);
+
+            let r = decompress(std::io::Cursor::new(bytes), mt).unwrap();
+            let mut t = ThreadedReader::spawn_hashing(r);
+            let mut out = Vec::new();
+            t.read_to_end(&mut out).unwrap();
+            assert_eq!(out, payload);
+            assert_eq!(
+                t.digest(),
+                Some((Digest::from_bytes(&payload), payload.len() as u64))
+            );
         }
     }
 }

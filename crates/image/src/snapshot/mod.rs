@@ -362,7 +362,7 @@ impl DriverKind {
 
 /// Opens the snapshotter at `root`. The driver is, in order: `configured`;
 /// the `WHARF_SNAPSHOTTER` environment variable; the driver recorded in the
-/// root; overlay if a probe mount works in `root`; else copy.
+/// root; overlay if overlayfs accepts directories in `root` (probed); else copy.
 pub fn open_snapshotter(
     root: &Path,
     configured: Option<DriverKind>,

@@ -7,7 +7,9 @@
 //! ```
 //! The root gets `content/`, `snapshots/` and `images/`, the same layout
 //! the daemon uses. Prints one JSON line: the image ID, the wall time of
-//! the pull, and the peak resident set size of this process.
+//! the pull, and the peak resident set size of this process. With
+//! `WHARF_PULL_LOG` set (an `EnvFilter`, e.g. `wharf=debug`), the library's
+//! events go to stderr with their time since start (per-layer timing).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -70,6 +72,14 @@ fn peak_rss_kib() -> u64 {
 
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
+    if let Ok(filter) = std::env::var("WHARF_PULL_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .with_thread_names(true)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
