@@ -80,10 +80,10 @@ pub struct Context {
 
 /// Step 1-4: everything before pivot_root.
 ///
-/// `cgroups_ready` is called once, before the first cgroup mount (or at the
-/// end when there is none): the init waits there for the runtime to finish
-/// the container's cgroups and joins them, so the mounts before it overlap
-/// with the runtime's cgroup setup.
+/// `cgroups_ready` is called once, before the first cgroup mount (or before
+/// the device nodes when there is none): the init waits there for the
+/// runtime to finish the container's cgroups and joins them, so the mounts
+/// before it overlap with the runtime's cgroup setup.
 pub fn prepare<E: From<RootfsError>>(
     b: &Bundle,
     ctx: Context,
@@ -125,11 +125,12 @@ pub fn prepare<E: From<RootfsError>>(
         mount_one(root.as_fd(), b, m, ctx, cgroups, &mut idmapped)?;
     }
 
-    // 4. Device nodes and the standard symlinks.
-    create_devices(root.as_fd(), b, ctx)?;
+    // 4. Device nodes and the standard symlinks, from inside the device
+    //    cgroup (mknod is checked against it, as with runc).
     if !ready {
         cgroups_ready()?;
     }
+    create_devices(root.as_fd(), b, ctx)?;
     Ok(())
 }
 
