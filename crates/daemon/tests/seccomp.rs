@@ -187,3 +187,43 @@ fn bad_profiles_are_refused_at_create() {
     // The names are free again.
     d.ok(&["create", "--name", "unknown", "busybox"]);
 }
+
+/// A start that fails (here: the command does not exist, under a custom
+/// profile) ends `docker run` at once with the error; with `--rm` the
+/// container is removed, as Docker does. (Found while writing these tests:
+/// `docker run --rm` waited forever for a removal that never came.)
+#[test]
+fn failed_start_ends_run_and_removes_rm_containers() {
+    let d = Daemon::start();
+    let deny = profile(
+        &d,
+        "deny-mkdir.json",
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    );
+    let opt = format!("seccomp={deny}");
+    for rm in [true, false] {
+        let mut args = vec!["run", "--security-opt", &opt];
+        if rm {
+            args.push("--rm");
+        } else {
+            args.extend_from_slice(&["--name", "kept"]);
+        }
+        args.extend_from_slice(&["busybox", "no-such-command"]);
+        let t = std::time::Instant::now();
+        let (code, err) = d.fails(&args);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "docker run --rm={rm} took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(code, 127, "{err}");
+        assert!(err.contains("executable file not found"), "{err}");
+    }
+    assert_eq!(
+        d.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]),
+        "kept created"
+    );
+    let error = d.ok(&["inspect", "--format", "{{.State.Error}}", "kept"]);
+    assert!(error.contains("executable file not found"), "{error}");
+}

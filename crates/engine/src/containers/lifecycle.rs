@@ -130,8 +130,26 @@ impl Containers {
     /// Starts a created or stopped container.
     pub async fn start(self: &Arc<Self>, input: &str) -> Result<(), EngineError> {
         let e = self.lookup(input)?;
-        let _op = e.op.lock().await;
-        self.start_locked(&e).await
+        let result = {
+            let _op = e.op.lock().await;
+            self.start_locked(&e).await
+        };
+        // As with Docker, a container that was to be removed after it runs
+        // is removed when it cannot start (`docker run --rm` waits for it).
+        if let Err(err) = &result
+            && !matches!(
+                err,
+                EngineError::AlreadyInState { .. } | EngineError::RemovalInProgress { .. }
+            )
+            && e.with(|c| {
+                c.host_config.auto_remove
+                    && matches!(c.state.status, Status::Created | Status::Exited)
+            })
+            && let Err(rm) = self.remove(&e.id, true).await
+        {
+            tracing::warn!(container_id = %e.id, error = %rm.full_message(), "auto-remove after a failed start");
+        }
+        result
     }
 
     async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<(), EngineError> {
@@ -255,6 +273,16 @@ impl Containers {
     }
 
     fn record_start_error(&self, e: &Entry, err: &EngineError) {
+        // Attach clients waiting for this start get the error: their
+        // streams end instead of waiting for a start that may never come.
+        let pending: Vec<PendingAttach> =
+            std::mem::take(&mut *e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
+        for p in pending {
+            let _ = p.reply.send(Err(EngineError::StartFailed {
+                id: e.id.clone(),
+                reason: err.to_string(),
+            }));
+        }
         e.with(|c| {
             c.state.error = err.full_message();
             if c.state.status == Status::Created {
