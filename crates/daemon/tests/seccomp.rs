@@ -227,3 +227,44 @@ fn failed_start_ends_run_and_removes_rm_containers() {
     let error = d.ok(&["inspect", "--format", "{{.State.Error}}", "kept"]);
     assert!(error.contains("executable file not found"), "{error}");
 }
+
+#[test]
+fn privileged_gets_every_capability_the_daemon_holds_and_no_seccomp() {
+    let d = Daemon::start();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "grep",
+        "-E",
+        "^(CapEff|CapBnd|Seccomp):",
+        "/proc/self/status",
+    ]);
+    let field = |k: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("CapEff:"), bnd, "{out}");
+    assert_eq!(field("CapBnd:"), bnd, "{out}");
+    assert_eq!(field("Seccomp:"), "0", "{out}");
+    // Not privileged: Docker's default set only.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "grep",
+        "^CapEff:",
+        "/proc/self/status",
+    ]);
+    assert!(out.ends_with("00000000a80425fb"), "{out}");
+}

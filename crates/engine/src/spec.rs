@@ -259,8 +259,13 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec, EngineError> {
 
     let empty = Vec::new();
     let caps: Vec<Capability> = if hc.privileged {
+        // Every capability the daemon itself may hold: one missing from its
+        // bounding set (e.g. CAP_SYS_RESOURCE dropped by the host) cannot be
+        // granted, and asking for it would fail the start with EPERM.
+        let bounding = daemon_bounding_set();
         wharf_spec::ALL_CAPABILITIES
             .iter()
+            .filter(|c| bounding & (1u64 << wharf_spec::capability_number(c.capability)) != 0)
             .map(|c| c.capability)
             .collect()
     } else {
@@ -631,6 +636,25 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec, EngineError> {
     Ok(spec)
 }
 
+/// The daemon's capability bounding set (`CapBnd` of /proc/self/status);
+/// every capability when it cannot be read.
+fn daemon_bounding_set() -> u64 {
+    static SET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| parse_cap_bnd(&s))
+            .unwrap_or(u64::MAX)
+    })
+}
+
+fn parse_cap_bnd(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -747,6 +771,15 @@ mod tests {
     }
 
     #[test]
+    fn cap_bnd_is_read_from_proc_status() {
+        let status = "Name:\tx\nCapPrm:\t0\nCapBnd:\t000001fffeffffff\nNoNewPrivs:\t0\n";
+        let set = super::parse_cap_bnd(status).unwrap();
+        assert_eq!(set & (1 << 24), 0, "CAP_SYS_RESOURCE is out");
+        assert_ne!(set & (1 << 21), 0);
+        assert_eq!(super::parse_cap_bnd("Name:\tx\n"), None);
+    }
+
+    #[test]
     fn privileged_host_network_and_errors() {
         let mut c = container();
         c.host_config.privileged = true;
@@ -766,7 +799,9 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            41
+            (0..41)
+                .filter(|b| super::daemon_bounding_set() & (1u64 << b) != 0)
+                .count()
         );
 
         let mut c = container();
