@@ -111,6 +111,22 @@ impl Containers {
                 Some(t) => target.join(t.strip_prefix("/").unwrap_or(t)),
                 None => target.clone(),
             };
+            if c.host_config.auto_remove && m.typ == "overlay" {
+                // The writable layer of an auto-removed container is deleted
+                // when it exits: `volatile` spares the sync of the upper
+                // filesystem at unmount (podman does the same for --rm).
+                let mut v = m.clone();
+                if let Some(work) = v.options.iter().find_map(|o| o.strip_prefix("workdir=")) {
+                    // A volatile mount leaves work/incompat/volatile behind,
+                    // which refuses the next mount of the layer.
+                    let _ = std::fs::remove_dir_all(Path::new(work).join("incompat"));
+                }
+                v.options.push("volatile".into());
+                if v.mount_at(&at).is_ok() {
+                    continue;
+                }
+                // Kernels before 5.10 do not know the option.
+            }
             m.mount_at(&at)
                 .map_err(io_err("mount root filesystem at", &at))?;
         }
