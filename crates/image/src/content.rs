@@ -38,12 +38,20 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use rustix::fs::{FlockOperation, flock};
+use std::num::NonZeroU64;
+
+use rustix::fs::{Advice, FlockOperation, flock};
 
 use crate::digest::{Digest, Hasher};
 
 /// The layout version this code reads and writes.
 pub const LAYOUT_VERSION: &str = "1";
+
+/// Dirty bytes after which a writer asks the kernel to start writing them
+/// back, so that the fsync of [`Writer::commit`] finds little left to write
+/// instead of the whole blob (on a 230 MB/s disk, 100 ms for a 23 MB layer,
+/// after its last byte arrived).
+const WRITEBACK_CHUNK: u64 = 4 << 20;
 
 /// Ingests untouched for this long and not locked are removed by [`ContentStore::gc`].
 pub const STALE_INGEST_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -345,6 +353,7 @@ impl ContentStore {
             file,
             hasher,
             offset,
+            written_back: offset,
             lock,
         })))
     }
@@ -458,6 +467,8 @@ pub struct Writer {
     file: File,
     hasher: Hasher,
     offset: u64,
+    /// Bytes up to here were handed to writeback (see [`WRITEBACK_CHUNK`]).
+    written_back: u64,
     lock: File,
 }
 
@@ -479,6 +490,7 @@ impl Writer {
             .map_err(io_err("truncate", &self.data_path))?;
         self.hasher = Hasher::new();
         self.offset = 0;
+        self.written_back = 0;
         Ok(())
     }
 
@@ -548,6 +560,16 @@ impl Write for Writer {
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.offset += n as u64;
+        if let Some(len) = NonZeroU64::new(self.offset - self.written_back)
+            && len.get() >= WRITEBACK_CHUNK
+        {
+            // POSIX_FADV_DONTNEED starts asynchronous writeback of the dirty
+            // range (and drops nothing dirty): the usual stand-in for
+            // sync_file_range(SYNC_FILE_RANGE_WRITE). Durability still comes
+            // from the fsync at commit; a refused hint only costs time.
+            let _ = rustix::fs::fadvise(&self.file, self.written_back, Some(len), Advice::DontNeed);
+            self.written_back = self.offset;
+        }
         Ok(n)
     }
 
