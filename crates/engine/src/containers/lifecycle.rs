@@ -148,7 +148,7 @@ impl Containers {
         let e = self.lookup(input)?;
         let result = {
             let _op = e.op.lock().await;
-            self.start_locked(&e).await
+            self.start_locked(&e, false).await
         };
         // As with Docker, a container that was to be removed after it runs
         // is removed when it cannot start (`docker run --rm` waits for it).
@@ -168,9 +168,17 @@ impl Containers {
         result
     }
 
-    async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<(), EngineError> {
+    /// Starts the container; `restarting` is the restart policy's start of
+    /// a container that stays `restarting` until its process runs (so no
+    /// client sees it exited between two runs).
+    async fn start_locked(
+        self: &Arc<Self>,
+        e: &Arc<Entry>,
+        restarting: bool,
+    ) -> Result<(), EngineError> {
         let rec = e.snapshot();
         match rec.state.status {
+            Status::Restarting if restarting => {}
             Status::Running | Status::Restarting => {
                 return Err(EngineError::AlreadyInState {
                     id: e.id.clone(),
@@ -457,9 +465,14 @@ impl Containers {
             if e.with(|c| c.state.status != Status::Restarting || c.manually_stopped) {
                 return;
             }
-            e.with(|c| c.state.set_status(Status::Exited));
-            if let Err(err) = this.start_locked(&e).await {
+            if let Err(err) = this.start_locked(&e, true).await {
                 tracing::warn!(container_id = %e.id, error = %err.full_message(), "restart failed");
+                e.with(|c| {
+                    if c.state.status == Status::Restarting {
+                        c.state.set_status(Status::Exited);
+                    }
+                });
+                let _ = this.save(&e);
             } else {
                 this.event("restart", &e.snapshot(), &[]);
             }
@@ -572,7 +585,7 @@ impl Containers {
         }
         let e = self.lookup(input)?;
         let _op = e.op.lock().await;
-        self.start_locked(&e).await?;
+        self.start_locked(&e, false).await?;
         self.event("restart", &e.snapshot(), &[]);
         Ok(())
     }
