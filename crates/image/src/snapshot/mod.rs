@@ -11,7 +11,16 @@
 //! commit checks that it yields the chain ID and renames the temporary
 //! directory into place, so a layer is either fully there or absent; commits
 //! go base first (a layer whose parent is not committed is refused). Dropping
-//! a [`PreparedLayer`] without committing removes the partial tree. A
+//! a [`PreparedLayer`] without committing removes the partial tree.
+//!
+//! Durability: the apply writes files without fsync (thousands per layer);
+//! the commit calls `syncfs(2)` once on the layer's filesystem before the
+//! rename, so a committed layer is complete on disk even after a power loss
+//! (containerd makes this optional, `image_pull_with_sync_fs`; docker does not
+//! sync layers at all). One syncfs per layer costs about 60-80 ms here for a
+//! 140 MB image and also flushes whatever else is dirty on that filesystem.
+//! Blobs are fsynced by the content store, so a layer lost before its commit
+//! is unpacked again from its stored blob. A
 //! container gets its root with [`Snapshotter::prepare_container`]: a list of
 //! mounts the runtime performs in order.
 //!

@@ -210,6 +210,11 @@ impl Store {
         let f = prepared.tmp.join("diff-id");
         fs::write(&f, diff_id.to_string()).map_err(io_err("write", &f))?;
         finish(&prepared.tmp)?;
+        // The layer's files reach the disk before its name does (see the
+        // module docs of `snapshot`: one syncfs per layer, no fsync per file).
+        open_dir(&prepared.tmp)
+            .and_then(|d| rustix::fs::syncfs(&d).map_err(Into::into))
+            .map_err(io_err("sync filesystem of", &prepared.tmp))?;
         let dest = self.layer_dir(&prepared.chain_id);
         match fs::rename(&prepared.tmp, &dest) {
             Ok(()) => {
