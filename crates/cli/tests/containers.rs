@@ -394,7 +394,6 @@ fn ps_flags_logs_flags_and_prune() {
 }
 
 #[test]
-#[ignore = "wharfd has no POST /commit yet (404 page not found); run with --ignored once it lands"]
 fn commit_then_run() {
     let d = Daemon::start();
     d.ok(&[
