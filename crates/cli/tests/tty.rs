@@ -121,18 +121,19 @@ fn detach_and_attach_again_under_tmux() {
         d.ok(&["ps", "--format", "{{.Names}} {{.State}}"]),
         "tt running\n"
     );
+    // Attach, detach again: as docker, attach says so and exits 1.
+    let attach = format!(
+        "WHARF_HOST={host} {wharf} attach tt; echo attach-exit=$?; sleep 600",
+        host = d.host(),
+        wharf = common::WHARF
+    );
+    tmux.cmd(&["respawn-pane", "-k", "-t", "t", &attach]);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.cmd(&["send-keys", "-t", "t", "C-p", "C-q"]);
+    tmux.wait_for("attach-exit=1");
+    tmux.wait_for("read escape sequence");
     // Attach again, exit the shell: attach returns its exit code.
-    tmux.cmd(&[
-        "respawn-pane",
-        "-k",
-        "-t",
-        "t",
-        &format!(
-            "WHARF_HOST={host} {wharf} attach tt; echo attach-exit=$?; sleep 600",
-            host = d.host(),
-            wharf = common::WHARF
-        ),
-    ]);
+    tmux.cmd(&["respawn-pane", "-k", "-t", "t", &attach]);
     std::thread::sleep(Duration::from_millis(500));
     tmux.cmd(&["send-keys", "-t", "t", "echo again; exit 5", "Enter"]);
     tmux.wait_for("attach-exit=5");

@@ -329,8 +329,8 @@ pub async fn cmd_attach(app: &mut App, a: &AttachArgs) -> anyhow::Result<()> {
         t.abort();
     }
     if ended? == Ended::Detached {
-        eprintln!();
-        return Ok(());
+        // docker attach reports a detach as an error (exit 1); run -it does not.
+        return Err(Exit::with(1, "read escape sequence"));
     }
     let w = c.container_wait(&id, None).await?.result().await?;
     match w.status_code {
