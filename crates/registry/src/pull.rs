@@ -319,8 +319,25 @@ pub async fn pull_image(
         apply: options.apply.clone(),
         semaphore,
     });
-    for l in &manifest.layers {
-        sink.layer(&l.digest, Phase::Waiting).await;
+    // Docker announces each layer once, in order: `Already exists` for a
+    // layer unpacked before, `Pulling fs layer` for the others (pull_layer
+    // checks again, and says nothing more for a present one).
+    let snapshots = target.snapshots.clone();
+    let present_chains = chains.clone();
+    let present: Vec<bool> = tokio::task::spawn_blocking(move || {
+        present_chains.iter().map(|c| snapshots.exists(c)).collect()
+    })
+    .await
+    .map_err(|_| PullError::Task {
+        what: "snapshot check".into(),
+    })?;
+    for (l, here) in manifest.layers.iter().zip(&present) {
+        let phase = if *here {
+            Phase::AlreadyExists
+        } else {
+            Phase::Waiting
+        };
+        sink.layer(&l.digest, phase).await;
     }
     let mut tasks = Vec::with_capacity(n);
     for (i, (desc, gate)) in manifest.layers.iter().zip(senders).enumerate() {
@@ -384,12 +401,22 @@ pub async fn pull_image(
     }
     let images = target.images.clone();
     let rec = record.clone();
-    tokio::task::spawn_blocking(move || images.record(rec, &refs))
-        .await
-        .map_err(|_| PullError::Task {
-            what: "image store".into(),
-        })?
-        .map_err(PullError::ImageStore)?;
+    // Docker says `Downloaded newer image` whenever the name did not point
+    // at this image before (a new tag of a present image included).
+    let requested = refs.last().cloned().unwrap_or_default();
+    let tag_updated = tokio::task::spawn_blocking(move || {
+        let before = images.resolve(&requested)?.map(|r| r.id);
+        images.record(rec, &refs)?;
+        Ok::<_, wharf_image::image_store::ImageStoreError>(before)
+    })
+    .await
+    .map_err(|_| PullError::Task {
+        what: "image store".into(),
+    })?
+    .map_err(PullError::ImageStore)?
+    .as_ref()
+        != Some(config.id());
+    let downloaded = downloaded || tag_updated;
     sink.send(ProgressEvent::Digest(top_digest.clone())).await;
     let familiar = reference.familiar_string();
     sink.status(if downloaded {
@@ -510,8 +537,8 @@ async fn pull_layer(shared: Arc<LayerShared>, job: &LayerJob) -> Result<bool, Pu
     let snapshots = shared.target.snapshots.clone();
     let chain = job.chain_id.clone();
     if blocking("snapshot check", move || snapshots.exists(&chain)).await? {
-        // The parent chain is part of this chain ID, so it exists too.
-        shared.sink.layer(&digest, Phase::AlreadyExists).await;
+        // The parent chain is part of this chain ID, so it exists too (and
+        // `Already exists` was announced with the layer list).
         return Ok(false);
     }
 
@@ -673,6 +700,11 @@ async fn report_extracting<T>(
     mut handle: tokio::task::JoinHandle<T>,
 ) -> Result<T, PullError> {
     let mut last = 0;
+    // Docker shows `Extracting` for every layer, however fast the unpack.
+    shared
+        .sink
+        .layer(digest, Phase::Extracting { current: 0, total })
+        .await;
     loop {
         tokio::select! {
             r = &mut handle => {
