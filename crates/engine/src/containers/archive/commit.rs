@@ -13,16 +13,12 @@
 //! A running container is paused for the walk unless the client asks not to
 //! (`pause=false`), as Docker does.
 
-use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
-use std::fs::File;
+use std::ffi::OsString;
 use std::io::{self, Seek, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustix::fs::{FileType, Mode, OFlags, Stat};
+use rustix::fs::{Mode, OFlags};
 use wharf_image::Digest;
 use wharf_image::manifest::ContainerConfig as ImageContainerConfig;
 use wharf_image::ops::CommitOptions;
@@ -30,6 +26,7 @@ use wharf_image::snapshot::Mount;
 
 use super::changes::{ChangeKind, changes, layer_dirs};
 use super::fsops::{lstat_at, open_dir_in};
+use super::tar_out::Tar;
 use super::{ArchiveError, blocking};
 use crate::containers::Containers;
 use crate::error::EngineError;
@@ -185,10 +182,7 @@ pub(super) fn write_layer(
         Mode::empty(),
     )
     .map_err(|e| root_err("open writable layer", e.into()))?;
-    let mut t = LayerTar {
-        b: tar::Builder::new(w),
-        links: HashMap::new(),
-    };
+    let mut t = Tar::layer(w);
     for c in &list {
         let comps: Vec<OsString> = c
             .path
@@ -206,10 +200,11 @@ pub(super) fn write_layer(
             wh.push(n);
             t.whiteout(&tar_name(&wh))
         } else {
-            match open_dir_in(&upper_fd, parent) {
-                Ok(dir) => t.entry(&dir, name, &tar_name(&comps)),
-                Err(e) => Err(e),
-            }
+            open_dir_in(&upper_fd, parent).and_then(|dir| {
+                let st = lstat_at(&dir, name)?
+                    .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+                t.entry(&dir, name, &st, &tar_name(&comps))
+            })
         };
         match r {
             Ok(()) => {}
@@ -229,9 +224,7 @@ pub(super) fn write_layer(
             }
         }
     }
-    t.b.into_inner()
-        .and_then(|w| w.flush())
-        .map_err(|e| root_err("write the layer", e))
+    t.finish().map_err(|e| root_err("write the layer", e))
 }
 
 fn tar_name(comps: &[OsString]) -> String {
@@ -242,115 +235,10 @@ fn tar_name(comps: &[OsString]) -> String {
     parts.join("/")
 }
 
-struct LayerTar<W: Write> {
-    b: tar::Builder<W>,
-    /// First name of each multiply-linked file written, by (dev, ino).
-    links: HashMap<(u64, u64), String>,
-}
-
-impl<W: Write> LayerTar<W> {
-    fn header(st: &Stat, typ: tar::EntryType) -> tar::Header {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(typ);
-        h.set_mode(st.st_mode & 0o7777);
-        h.set_uid(u64::from(st.st_uid));
-        h.set_gid(u64::from(st.st_gid));
-        h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
-        h.set_size(0);
-        h
-    }
-
-    fn whiteout(&mut self, name: &str) -> io::Result<()> {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_mode(0o600);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        h.set_size(0);
-        self.b.append_data(&mut h, name, io::empty())
-    }
-
-    /// `security.capability` of an open file, as a PAX record.
-    fn capability(&mut self, fd: &OwnedFd) -> io::Result<()> {
-        let mut buf = [0u8; 64];
-        match rustix::fs::fgetxattr(fd, "security.capability", &mut buf) {
-            Ok(n) => self.b.append_pax_extensions([(
-                "SCHILY.xattr.security.capability",
-                &buf[..n.min(buf.len())],
-            )]),
-            Err(_) => Ok(()),
-        }
-    }
-
-    /// One entry (directories without their contents: those are entries
-    /// of their own in the change list).
-    fn entry(&mut self, dir: &OwnedFd, name: &OsStr, tar_name: &str) -> io::Result<()> {
-        let st = lstat_at(dir, name)?.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::Directory => {
-                let mut h = Self::header(&st, tar::EntryType::Directory);
-                self.b
-                    .append_data(&mut h, format!("{tar_name}/"), io::empty())
-            }
-            FileType::RegularFile => {
-                let key = (st.st_dev, st.st_ino);
-                if st.st_nlink > 1 {
-                    if let Some(first) = self.links.get(&key) {
-                        let mut h = Self::header(&st, tar::EntryType::Link);
-                        let first = first.clone();
-                        return self.b.append_link(&mut h, tar_name, first);
-                    }
-                    self.links.insert(key, tar_name.to_owned());
-                }
-                let fd = rustix::fs::openat(
-                    dir.as_fd(),
-                    name,
-                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )?;
-                self.capability(&fd)?;
-                let st = rustix::fs::fstat(&fd)?;
-                let size = u64::try_from(st.st_size).unwrap_or(0);
-                let mut h = Self::header(&st, tar::EntryType::Regular);
-                h.set_size(size);
-                let f = File::from(fd);
-                // A file that changes size meanwhile (an unpaused container)
-                // fails the write instead of corrupting the stream.
-                self.b
-                    .append_data(&mut h, tar_name, io::Read::take(f, size))
-            }
-            FileType::Symlink => {
-                let target = rustix::fs::readlinkat(dir.as_fd(), name, Vec::new())?;
-                let mut h = Self::header(&st, tar::EntryType::Symlink);
-                self.b.append_link(
-                    &mut h,
-                    tar_name,
-                    Path::new(OsStr::from_bytes(target.as_bytes())),
-                )
-            }
-            t @ (FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo) => {
-                let typ = match t {
-                    FileType::CharacterDevice => tar::EntryType::Char,
-                    FileType::BlockDevice => tar::EntryType::Block,
-                    _ => tar::EntryType::Fifo,
-                };
-                let mut h = Self::header(&st, typ);
-                if typ != tar::EntryType::Fifo {
-                    h.set_device_major(rustix::fs::major(st.st_rdev))?;
-                    h.set_device_minor(rustix::fs::minor(st.st_rdev))?;
-                }
-                self.b.append_data(&mut h, tar_name, io::empty())
-            }
-            // Sockets have no tar form (Docker skips them too).
-            _ => Ok(()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fs::FileType;
 
     fn mkfile(p: &Path, body: &[u8]) {
         std::fs::write(p, body).unwrap();

@@ -173,9 +173,16 @@ pub(super) fn write_tree(root: &Root<'_>, w: &mut impl Write) -> io::Result<()> 
     t.finish()
 }
 
-struct Tar<'w, W: Write> {
+/// A tar written from descriptors. Two forms: a tree (`cp`, `export`:
+/// directories with their contents) and an image layer (`commit`: each
+/// entry alone, the caller walks the change list; regular files carry
+/// their `security.capability`, the one extended attribute Docker's layers
+/// keep; deletions are `.wh.` whiteout files).
+pub(super) struct Tar<'w, W: Write> {
     b: tar::Builder<&'w mut W>,
+    /// First name of each multiply-linked file written, by (dev, ino).
     links: HashMap<(u64, u64), String>,
+    layer: bool,
 }
 
 impl<'w, W: Write> Tar<'w, W> {
@@ -185,10 +192,31 @@ impl<'w, W: Write> Tar<'w, W> {
         Tar {
             b,
             links: HashMap::new(),
+            layer: false,
         }
     }
 
-    fn finish(self) -> io::Result<()> {
+    /// The image-layer form (see the type's documentation).
+    pub(super) fn layer(w: &'w mut W) -> Self {
+        Tar {
+            layer: true,
+            ..Tar::new(w)
+        }
+    }
+
+    /// A whiteout: an empty `.wh.<name>` file, owned by root.
+    pub(super) fn whiteout(&mut self, name: &str) -> io::Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o600);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(0);
+        self.b.append_data(&mut h, name, io::empty())
+    }
+
+    pub(super) fn finish(self) -> io::Result<()> {
         let w = self.b.into_inner()?;
         w.flush()
     }
@@ -210,6 +238,15 @@ impl<'w, W: Write> Tar<'w, W> {
     }
 
     fn file(&mut self, f: OwnedFd, st: &Stat, name: &str) -> io::Result<()> {
+        if self.layer {
+            let mut buf = [0u8; 64];
+            if let Ok(n) = rustix::fs::fgetxattr(&f, "security.capability", &mut buf) {
+                self.b.append_pax_extensions([(
+                    "SCHILY.xattr.security.capability",
+                    &buf[..n.min(buf.len())],
+                )])?;
+            }
+        }
         // Measure the open file, not the name.
         let st2 = rustix::fs::fstat(&f)?;
         let size = u64::try_from(st2.st_size).unwrap_or(0);
@@ -222,8 +259,8 @@ impl<'w, W: Write> Tar<'w, W> {
         self.b.append_data(&mut h, name, reader)
     }
 
-    /// One entry (and, for a directory, everything below it).
-    fn entry<D: AsFd>(
+    /// One entry (and, for a directory of a tree, everything below it).
+    pub(super) fn entry<D: AsFd>(
         &mut self,
         dir: D,
         name: &OsStr,
@@ -232,6 +269,9 @@ impl<'w, W: Write> Tar<'w, W> {
     ) -> io::Result<()> {
         let dir = dir.as_fd();
         match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory if self.layer => {
+                self.header_only(st, &format!("{tar_name}/"), tar::EntryType::Directory)
+            }
             FileType::Directory => {
                 let sub = rustix::fs::openat(
                     dir,
