@@ -902,19 +902,7 @@ pub async fn prune(app: &mut App, a: &PruneArgs) -> anyhow::Result<()> {
     let v = c
         .container_prune(filters_json(&a.filter)?.as_deref())
         .await?;
-    let deleted: Vec<&str> = v["ContainersDeleted"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str())
-        .collect();
-    if !deleted.is_empty() {
-        println!("Deleted Containers:");
-        for d in deleted {
-            println!("{d}");
-        }
-        println!();
-    }
+    super::system::print_deleted(&v, "ContainersDeleted", "Containers");
     println!(
         "Total reclaimed space: {}",
         human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))

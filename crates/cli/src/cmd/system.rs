@@ -538,28 +538,10 @@ pub async fn prune(app: &mut App, a: &SystemPruneArgs) -> anyhow::Result<()> {
     let mut total = 0.0;
     let v = c.container_prune(filters.as_deref()).await?;
     total += v["SpaceReclaimed"].as_f64().unwrap_or(0.0);
-    let deleted: Vec<&str> = v["ContainersDeleted"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str())
-        .collect();
-    if !deleted.is_empty() {
-        println!("Deleted Containers:\n{}\n", deleted.join("\n"));
-    }
+    print_deleted(&v, "ContainersDeleted", "Containers");
     // Networks and volumes may not be served yet: a 404 there is "nothing to prune".
     match c.network_prune(filters.as_deref()).await {
-        Ok(n) => {
-            let d: Vec<&str> = n["NetworksDeleted"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|x| x.as_str())
-                .collect();
-            if !d.is_empty() {
-                println!("Deleted Networks:\n{}\n", d.join("\n"));
-            }
-        }
+        Ok(n) => print_deleted(&n, "NetworksDeleted", "Networks"),
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e.into()),
     }
@@ -567,15 +549,7 @@ pub async fn prune(app: &mut App, a: &SystemPruneArgs) -> anyhow::Result<()> {
         match c.volume_prune(filters.as_deref()).await {
             Ok(n) => {
                 total += n["SpaceReclaimed"].as_f64().unwrap_or(0.0);
-                let d: Vec<&str> = n["VolumesDeleted"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|x| x.as_str())
-                    .collect();
-                if !d.is_empty() {
-                    println!("Deleted Volumes:\n{}\n", d.join("\n"));
-                }
+                print_deleted(&n, "VolumesDeleted", "Volumes");
             }
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e.into()),
@@ -604,6 +578,20 @@ pub async fn prune(app: &mut App, a: &SystemPruneArgs) -> anyhow::Result<()> {
     }
     println!("Total reclaimed space: {}", human_size(total));
     Ok(())
+}
+
+/// Prints a prune reply's list `key` as docker does (`Deleted <what>:`,
+/// one ID per line, a blank line), nothing when it is empty.
+pub fn print_deleted(reply: &Value, key: &str, what: &str) {
+    let ids: Vec<&str> = reply[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str())
+        .collect();
+    if !ids.is_empty() {
+        println!("Deleted {what}:\n{}\n", ids.join("\n"));
+    }
 }
 
 /// The `X-Registry-Auth` header value for `reference` from the stored
