@@ -5,53 +5,10 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Daemon;
-
-struct Tmux(String);
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn pane(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let p = self.pane();
-            if p.contains(needle) {
-                return p;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{needle:?} never appeared; pane:\n{p}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .arg("kill-server")
-            .status();
-    }
-}
+use wharf_testkit::Tmux;
 
 fn start_shell(d: &Daemon, tmux: &Tmux) {
     let shell = format!(
@@ -93,7 +50,7 @@ fn assert_terminal_restored(d: &Daemon, tmux: &Tmux) {
 #[test]
 fn interactive_terminal_under_tmux() {
     let d = Daemon::start();
-    let tmux = Tmux(wharf_testkit::unique_id("wt"));
+    let tmux = Tmux::new("wt");
     start_shell(&d, &tmux);
     tmux.cmd(&["send-keys", "-t", "t", "echo typed-$((40+2))", "Enter"]);
     tmux.wait_for("typed-42");
@@ -111,7 +68,7 @@ fn interactive_terminal_under_tmux() {
 #[test]
 fn detach_and_attach_again_under_tmux() {
     let d = Daemon::start();
-    let tmux = Tmux(wharf_testkit::unique_id("wt"));
+    let tmux = Tmux::new("wt");
     start_shell(&d, &tmux);
     // Detach: the container keeps running, wharf exits 0.
     tmux.cmd(&["send-keys", "-t", "t", "C-p", "C-q"]);

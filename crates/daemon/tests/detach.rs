@@ -10,90 +10,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Daemon;
+use wharf_testkit::Tmux;
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// A tmux server of its own, killed on drop.
-struct Tmux(String);
-
-impl Tmux {
-    fn new() -> Tmux {
-        Tmux(wharf_testkit::unique_id("wd"))
-    }
-
-    fn cmd(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// Runs `shell` in the pane (a new session the first time).
-    fn run(&self, shell: &str) {
-        let exists = Command::new("tmux")
-            .args(["-L", &self.0, "has-session", "-t", "t"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if exists {
-            self.cmd(&["respawn-pane", "-k", "-t", "t", shell]);
-        } else {
-            self.cmd(&[
-                "new-session",
-                "-d",
-                "-s",
-                "t",
-                "-x",
-                "100",
-                "-y",
-                "30",
-                shell,
-            ]);
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        self.cmd(&args);
-    }
-
-    fn pane(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            let p = self.pane();
-            if p.contains(needle) {
-                return p;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{needle:?} never appeared; pane:\n{p}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .arg("kill-server")
-            .status();
-    }
-}
 
 /// A docker command line for a tmux pane, then `echo <tag>=$?`.
 fn docker_line(d: &Daemon, args: &str, tag: &str) -> String {
@@ -119,7 +42,7 @@ fn shell_answers(tmux: &Tmux, n: u32) {
 #[test]
 fn docker_attach_detaches_with_the_keys_and_the_shell_lives_on() {
     let d = Daemon::start();
-    let tmux = Tmux::new();
+    let tmux = Tmux::new("wd");
     d.ok(&["run", "-dit", "--name", "dsh", "busybox", "sh"]);
 
     // ctrl-p ctrl-q: the CLI's "read escape sequence" and exit status 1.
@@ -162,7 +85,7 @@ fn docker_run_it_detaches_without_ending_a_stdin_once_container() {
     // `run -it` sets StdinOnce: the end of the CLI's connection must not
     // close a terminal's stdin.
     let d = Daemon::start();
-    let tmux = Tmux::new();
+    let tmux = Tmux::new("wd");
     tmux.run(&docker_line(
         &d,
         "run -it --name rsh busybox sh",

@@ -22,6 +22,7 @@ mod command;
 mod ids;
 mod probe;
 mod runtime;
+mod tmux;
 
 pub use bundle::{Bundle, BundleError, TEST_CGROUP_PARENT, busybox_path, test_tmp};
 pub use cleanup::{
@@ -35,6 +36,7 @@ pub use probe::{
     workspace_root,
 };
 pub use runtime::{Runtime, RuntimeError};
+pub use tmux::{TMUX_WAIT, Tmux};
 
 /// Fails the calling test, loudly, unless it runs as root.
 ///
