@@ -116,21 +116,26 @@ impl ShimHandle {
     /// Reconnects to the shim of `state_dir` (after a daemon restart):
     /// reads `shim.pid` and checks that the socket answers.
     pub async fn adopt(state_dir: &Path) -> Result<ShimHandle, SpawnError> {
-        let pid = layout::read_pid(state_dir)?.ok_or_else(|| SpawnError::NoPid {
-            state_dir: state_dir.to_owned(),
-        })?;
-        let client = ShimClient::for_state_dir(state_dir);
-        client
+        let h = ShimHandle::from_pid_file(state_dir)?;
+        h.client
             .state()
             .await
             .map_err(|source| SpawnError::Unreachable {
                 state_dir: state_dir.to_owned(),
                 source,
             })?;
+        Ok(h)
+    }
+
+    /// The handle of the shim whose `shim.pid` is in `state_dir`.
+    fn from_pid_file(state_dir: &Path) -> Result<ShimHandle, SpawnError> {
+        let pid = layout::read_pid(state_dir)?.ok_or_else(|| SpawnError::NoPid {
+            state_dir: state_dir.to_owned(),
+        })?;
         Ok(ShimHandle {
             pid,
             state_dir: state_dir.to_owned(),
-            client,
+            client: ShimClient::for_state_dir(state_dir),
         })
     }
 
@@ -170,7 +175,9 @@ pub async fn spawn_shim(binary: &Path, cfg: &ShimConfig) -> Result<ShimHandle, S
         });
     }
     tracing::debug!(container_id = %cfg.id, "shim ready");
-    ShimHandle::adopt(&cfg.state_dir).await
+    // Ready means serving (the shim reports it after binding its socket and
+    // writing its pid file): no round trip to check it on the start path.
+    ShimHandle::from_pid_file(&cfg.state_dir)
 }
 
 #[cfg(test)]
