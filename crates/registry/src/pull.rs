@@ -348,6 +348,7 @@ pub async fn pull_image(
             parent: i.checked_sub(1).map(|p| chains[p].clone()),
             parent_gate: i.checked_sub(1).map(|p| receivers[p].clone()),
             gate,
+            present: present[i],
         };
         let shared = shared.clone();
         tasks.push(tokio::spawn(async move {
@@ -456,6 +457,8 @@ struct LayerJob {
     parent: Option<Digest>,
     parent_gate: Option<watch::Receiver<Gate>>,
     gate: watch::Sender<Gate>,
+    /// The layer's snapshot existed when the pull began.
+    present: bool,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -534,11 +537,9 @@ async fn fetch_small_blob(
 /// Pulls one layer; `Ok(true)` when anything was downloaded or unpacked.
 async fn pull_layer(shared: Arc<LayerShared>, job: &LayerJob) -> Result<bool, PullError> {
     let digest = job.desc.digest.clone();
-    let snapshots = shared.target.snapshots.clone();
-    let chain = job.chain_id.clone();
-    if blocking("snapshot check", move || snapshots.exists(&chain)).await? {
-        // The parent chain is part of this chain ID, so it exists too (and
-        // `Already exists` was announced with the layer list).
+    if job.present {
+        // Checked (and announced as `Already exists`) with the layer list;
+        // the parent chain is part of this chain ID, so it exists too.
         return Ok(false);
     }
 
