@@ -2,7 +2,11 @@
 //! commands and their management forms (`container`, `image`, `system`)
 //! share one argument struct each.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{
+    ArgAction, Args, Command, CommandFactory as _, FromArgMatches as _, Parser, Subcommand,
+};
+
+use crate::opts::flags;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +53,40 @@ pub struct Cli {
     pub version: bool,
     #[command(subcommand)]
     pub cmd: Option<Cmd>,
+}
+
+impl Cli {
+    /// The command tree with pflag's rules for flag values: a flag that
+    /// takes a value takes the next argument even when it starts with `-`
+    /// (`--cpus -1`, `-e -x`), and a flag whose value is optional (the
+    /// `bool` ones such as `--sig-proxy`) takes it only after `=`.
+    pub fn tree() -> Command {
+        pflag_values(Cli::command())
+    }
+
+    /// Parses a command line (program name first) against [`Cli::tree`].
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let m = Cli::tree().try_get_matches_from(args)?;
+        Cli::from_arg_matches(&m)
+    }
+}
+
+fn pflag_values(cmd: Command) -> Command {
+    cmd.mut_args(|a| {
+        let takes = matches!(a.get_action(), ArgAction::Set | ArgAction::Append);
+        if a.is_positional() || !takes {
+            a
+        } else if a.get_num_args().is_some_and(|n| n.min_values() == 0) {
+            a.require_equals(true)
+        } else {
+            a.allow_hyphen_values(true)
+        }
+    })
+    .mut_subcommands(pflag_values)
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,7 +247,7 @@ pub enum SystemCmd {
 #[derive(Debug, Args, Clone, Default)]
 pub struct ContainerOpts {
     /// Attach to STDIN, STDOUT or STDERR
-    #[arg(short = 'a', long = "attach", value_name = "list")]
+    #[arg(value_parser = flags::attach, short = 'a', long = "attach", value_name = "list")]
     pub attach: Vec<String>,
     /// Keep STDIN open even if not attached
     #[arg(short = 'i', long)]
@@ -224,13 +262,13 @@ pub struct ContainerOpts {
     #[arg(long, value_name = "string")]
     pub name: Option<String>,
     /// Set environment variables
-    #[arg(short = 'e', long = "env", value_name = "list")]
+    #[arg(value_parser = flags::env, short = 'e', long = "env", value_name = "list")]
     pub env: Vec<String>,
     /// Read in a file of environment variables
     #[arg(long = "env-file", value_name = "list")]
     pub env_file: Vec<String>,
     /// Set meta data on a container
-    #[arg(short = 'l', long = "label", value_name = "list")]
+    #[arg(value_parser = flags::label, short = 'l', long = "label", value_name = "list")]
     pub label: Vec<String>,
     /// Read in a line delimited file of labels
     #[arg(long = "label-file", value_name = "list")]
@@ -266,7 +304,7 @@ pub struct ContainerOpts {
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub volume: Vec<String>,
     /// Attach a filesystem mount to the container
-    #[arg(long, value_name = "mount")]
+    #[arg(value_parser = flags::mount, long, value_name = "mount")]
     pub mount: Vec<String>,
     /// Mount a tmpfs directory
     #[arg(long, value_name = "list")]
@@ -275,25 +313,25 @@ pub struct ContainerOpts {
     #[arg(long, default_value = "no", value_name = "string")]
     pub restart: String,
     /// Memory limit
-    #[arg(short = 'm', long, value_name = "bytes")]
+    #[arg(value_parser = flags::bytes, short = 'm', long, value_name = "bytes")]
     pub memory: Option<String>,
     /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
-    #[arg(long = "memory-swap", value_name = "bytes", allow_hyphen_values = true)]
+    #[arg(value_parser = flags::swap_bytes, long = "memory-swap", value_name = "bytes", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// Memory soft limit
-    #[arg(long = "memory-reservation", value_name = "bytes")]
+    #[arg(value_parser = flags::bytes, long = "memory-reservation", value_name = "bytes")]
     pub memory_reservation: Option<String>,
     /// Number of CPUs
-    #[arg(long, value_name = "decimal")]
+    #[arg(value_parser = flags::cpus, long, value_name = "decimal")]
     pub cpus: Option<String>,
     /// CPU shares (relative weight)
-    #[arg(short = 'c', long = "cpu-shares", value_name = "int")]
+    #[arg(value_parser = flags::int, short = 'c', long = "cpu-shares", value_name = "int")]
     pub cpu_shares: Option<i64>,
     /// Limit CPU CFS (Completely Fair Scheduler) period
-    #[arg(long = "cpu-period", value_name = "int")]
+    #[arg(value_parser = flags::int, long = "cpu-period", value_name = "int")]
     pub cpu_period: Option<i64>,
     /// Limit CPU CFS (Completely Fair Scheduler) quota
-    #[arg(long = "cpu-quota", value_name = "int", allow_hyphen_values = true)]
+    #[arg(value_parser = flags::int, long = "cpu-quota", value_name = "int", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-cpus", value_name = "string")]
@@ -302,10 +340,10 @@ pub struct ContainerOpts {
     #[arg(long = "cpuset-mems", value_name = "string")]
     pub cpuset_mems: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
+    #[arg(value_parser = flags::int, long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
     /// Ulimit options
-    #[arg(long, value_name = "ulimit")]
+    #[arg(value_parser = flags::ulimit, long, value_name = "ulimit")]
     pub ulimit: Vec<String>,
     /// Add Linux capabilities
     #[arg(long = "cap-add", value_name = "list")]
@@ -329,25 +367,25 @@ pub struct ContainerOpts {
     #[arg(long = "stop-signal", value_name = "string")]
     pub stop_signal: Option<String>,
     /// Timeout (in seconds) to stop a container
-    #[arg(long = "stop-timeout", value_name = "int")]
+    #[arg(value_parser = flags::int, long = "stop-timeout", value_name = "int")]
     pub stop_timeout: Option<i64>,
     /// Command to run to check health
     #[arg(long = "health-cmd", value_name = "string")]
     pub health_cmd: Option<String>,
     /// Time between running the check (ms|s|m|h) (default 0s)
-    #[arg(long = "health-interval", value_name = "duration")]
+    #[arg(value_parser = flags::duration, long = "health-interval", value_name = "duration")]
     pub health_interval: Option<String>,
     /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
-    #[arg(long = "health-timeout", value_name = "duration")]
+    #[arg(value_parser = flags::duration, long = "health-timeout", value_name = "duration")]
     pub health_timeout: Option<String>,
     /// Consecutive failures needed to report unhealthy
-    #[arg(long = "health-retries", value_name = "int")]
+    #[arg(value_parser = flags::int, long = "health-retries", value_name = "int")]
     pub health_retries: Option<i64>,
     /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
-    #[arg(long = "health-start-period", value_name = "duration")]
+    #[arg(value_parser = flags::duration, long = "health-start-period", value_name = "duration")]
     pub health_start_period: Option<String>,
     /// Time between running the check during the start period (ms|s|m|h) (default 0s)
-    #[arg(long = "health-start-interval", value_name = "duration")]
+    #[arg(value_parser = flags::duration, long = "health-start-interval", value_name = "duration")]
     pub health_start_interval: Option<String>,
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck")]
@@ -365,10 +403,10 @@ pub struct ContainerOpts {
     #[arg(long, default_value = "missing", value_name = "string")]
     pub pull: String,
     /// Add a custom host-to-IP mapping (host:ip)
-    #[arg(long = "add-host", value_name = "list")]
+    #[arg(value_parser = flags::add_host, long = "add-host", value_name = "list")]
     pub add_host: Vec<String>,
     /// Set custom DNS servers
-    #[arg(long, value_name = "list")]
+    #[arg(value_parser = flags::ip, long, value_name = "list")]
     pub dns: Vec<String>,
     /// Set custom DNS search domains
     #[arg(long = "dns-search", value_name = "list")]
@@ -377,10 +415,10 @@ pub struct ContainerOpts {
     #[arg(long = "dns-option", value_name = "list")]
     pub dns_option: Vec<String>,
     /// Size of /dev/shm
-    #[arg(long = "shm-size", value_name = "bytes")]
+    #[arg(value_parser = flags::bytes, long = "shm-size", value_name = "bytes")]
     pub shm_size: Option<String>,
     /// Sysctl options
-    #[arg(long, value_name = "map")]
+    #[arg(value_parser = flags::sysctl, long, value_name = "map")]
     pub sysctl: Vec<String>,
     /// Add a host device to the container
     #[arg(long, value_name = "list")]
@@ -428,7 +466,7 @@ pub struct RunArgs {
     #[arg(short = 'd', long)]
     pub detach: bool,
     /// Proxy received signals to the process
-    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
+    #[arg(value_parser = flags::boolean, long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
     pub sig_proxy: bool,
     /// Override the key sequence for detaching a container
     #[arg(long = "detach-keys", value_name = "string")]
@@ -468,7 +506,7 @@ pub struct StopArgs {
     #[arg(short = 's', long, value_name = "string")]
     pub signal: Option<String>,
     /// Seconds to wait before killing the container
-    #[arg(
+    #[arg(value_parser = flags::int,
         short = 't',
         long = "timeout",
         alias = "time",
@@ -510,13 +548,13 @@ pub struct PsArgs {
     #[arg(short = 'a', long)]
     pub all: bool,
     /// Filter output based on conditions provided
-    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    #[arg(value_parser = flags::filter, short = 'f', long = "filter", value_name = "filter")]
     pub filter: Vec<String>,
     /// Format output using a custom template
     #[arg(long, value_name = "string")]
     pub format: Option<String>,
     /// Show n last created containers (includes all states)
-    #[arg(short = 'n', long = "last", default_value_t = -1, value_name = "int", allow_hyphen_values = true)]
+    #[arg(value_parser = flags::int, short = 'n', long = "last", default_value_t = -1, value_name = "int", allow_hyphen_values = true)]
     pub last: i64,
     /// Show the latest created container (includes all states)
     #[arg(short = 'l', long)]
@@ -565,7 +603,7 @@ pub struct AttachArgs {
     #[arg(long = "no-stdin")]
     pub no_stdin: bool,
     /// Proxy all received signals to the process
-    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
+    #[arg(value_parser = flags::boolean, long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
     pub sig_proxy: bool,
     #[arg(value_name = "CONTAINER")]
     pub container: String,
@@ -580,7 +618,7 @@ pub struct ExecArgs {
     #[arg(long = "detach-keys", value_name = "string")]
     pub detach_keys: Option<String>,
     /// Set environment variables
-    #[arg(short = 'e', long = "env", value_name = "list")]
+    #[arg(value_parser = flags::env, short = 'e', long = "env", value_name = "list")]
     pub env: Vec<String>,
     /// Read in a file of environment variables
     #[arg(long = "env-file", value_name = "list")]
@@ -743,7 +781,7 @@ pub struct CommitArgs {
     #[arg(short = 'm', long, value_name = "string")]
     pub message: Option<String>,
     /// Pause container during commit
-    #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
+    #[arg(value_parser = flags::boolean, short = 'p', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
     pub pause: bool,
     #[arg(value_name = "CONTAINER")]
     pub container: String,
@@ -754,31 +792,31 @@ pub struct CommitArgs {
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Number of CPUs
-    #[arg(long, value_name = "decimal")]
+    #[arg(value_parser = flags::cpus, long, value_name = "decimal")]
     pub cpus: Option<String>,
     /// CPU shares (relative weight)
-    #[arg(short = 'c', long = "cpu-shares", value_name = "int")]
+    #[arg(value_parser = flags::int, short = 'c', long = "cpu-shares", value_name = "int")]
     pub cpu_shares: Option<i64>,
     /// Limit CPU CFS (Completely Fair Scheduler) period
-    #[arg(long = "cpu-period", value_name = "int")]
+    #[arg(value_parser = flags::int, long = "cpu-period", value_name = "int")]
     pub cpu_period: Option<i64>,
     /// Limit CPU CFS (Completely Fair Scheduler) quota
-    #[arg(long = "cpu-quota", value_name = "int", allow_hyphen_values = true)]
+    #[arg(value_parser = flags::int, long = "cpu-quota", value_name = "int", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-cpus", value_name = "string")]
     pub cpuset_cpus: Option<String>,
     /// Memory limit
-    #[arg(short = 'm', long, value_name = "bytes")]
+    #[arg(value_parser = flags::bytes, short = 'm', long, value_name = "bytes")]
     pub memory: Option<String>,
     /// Memory soft limit
-    #[arg(long = "memory-reservation", value_name = "bytes")]
+    #[arg(value_parser = flags::bytes, long = "memory-reservation", value_name = "bytes")]
     pub memory_reservation: Option<String>,
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
-    #[arg(long = "memory-swap", value_name = "bytes", allow_hyphen_values = true)]
+    #[arg(value_parser = flags::swap_bytes, long = "memory-swap", value_name = "bytes", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
+    #[arg(value_parser = flags::int, long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
     /// Restart policy to apply when a container exits
     #[arg(long, value_name = "string")]
@@ -823,7 +861,7 @@ pub struct ImagesArgs {
     #[arg(long)]
     pub digests: bool,
     /// Filter output based on conditions provided
-    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    #[arg(value_parser = flags::filter, short = 'f', long = "filter", value_name = "filter")]
     pub filter: Vec<String>,
     /// Format output using a custom template
     #[arg(long, value_name = "string")]
@@ -864,7 +902,7 @@ pub struct HistoryArgs {
     #[arg(long, value_name = "string")]
     pub format: Option<String>,
     /// Print sizes and dates in human readable format
-    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
+    #[arg(value_parser = flags::boolean, short = 'H', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
     pub human: bool,
     /// Don't truncate output
     #[arg(long = "no-trunc")]
@@ -943,7 +981,7 @@ pub struct FormatOnly {
 #[derive(Debug, Args)]
 pub struct EventsArgs {
     /// Filter output based on conditions provided
-    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    #[arg(value_parser = flags::filter, short = 'f', long = "filter", value_name = "filter")]
     pub filter: Vec<String>,
     /// Format output using a custom template
     #[arg(long, value_name = "string")]
@@ -969,7 +1007,7 @@ pub struct DfArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Provide filter values (e.g. "until=<timestamp>")
-    #[arg(long = "filter", value_name = "filter")]
+    #[arg(value_parser = flags::filter, long = "filter", value_name = "filter")]
     pub filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
@@ -982,7 +1020,7 @@ pub struct ImagePruneArgs {
     #[arg(short = 'a', long)]
     pub all: bool,
     /// Provide filter values (e.g. "until=<timestamp>")
-    #[arg(long = "filter", value_name = "filter")]
+    #[arg(value_parser = flags::filter, long = "filter", value_name = "filter")]
     pub filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
@@ -995,7 +1033,7 @@ pub struct SystemPruneArgs {
     #[arg(short = 'a', long)]
     pub all: bool,
     /// Provide filter values (e.g. "label=<key>=<value>")
-    #[arg(long = "filter", value_name = "filter")]
+    #[arg(value_parser = flags::filter, long = "filter", value_name = "filter")]
     pub filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
@@ -1021,15 +1059,14 @@ pub struct DaemonArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory as _;
 
     fn parse(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("wharf").chain(args.iter().copied())).unwrap()
+        Cli::parse_args(std::iter::once("wharf").chain(args.iter().copied())).unwrap()
     }
 
     #[test]
     fn command_tree_is_consistent() {
-        Cli::command().debug_assert();
+        Cli::tree().debug_assert();
     }
 
     #[test]

@@ -159,7 +159,31 @@ pub fn render(root: &Command, path: &[String], width: usize) -> String {
         ));
         return out;
     }
-    let usage = match cmd.get_overridden_usage() {
+    out.push_str(&format!("Usage:  {}\n\n{about}\n", usage(root, path)));
+    let al = aliases(root, path);
+    if !al.is_empty() {
+        out.push_str(&format!("\nAliases:\n  {}\n", al.join(", ")));
+    }
+    let opts = options(cmd, width);
+    if !opts.is_empty() {
+        out.push_str("\nOptions:\n");
+        out.push_str(&opts);
+    }
+    out
+}
+
+/// The usage line of the command at `path` (`wharf ps [OPTIONS]`).
+pub fn usage(root: &Command, path: &[String]) -> String {
+    let cmd = lookup(root, path);
+    let name = display_name(path);
+    if cmd.has_subcommands() {
+        return if path.is_empty() {
+            "wharf [OPTIONS] COMMAND".to_owned()
+        } else {
+            format!("{name} COMMAND")
+        };
+    }
+    match cmd.get_overridden_usage() {
         Some(u) => {
             let u = u.to_string();
             // `wharf run [...]` also fits `wharf container run [...]`.
@@ -187,18 +211,33 @@ pub fn render(root: &Command, path: &[String], width: usize) -> String {
             }
             u
         }
-    };
-    out.push_str(&format!("Usage:  {usage}\n\n{about}\n"));
-    let al = aliases(root, path);
-    if !al.is_empty() {
-        out.push_str(&format!("\nAliases:\n  {}\n", al.join(", ")));
     }
-    let opts = options(cmd, width);
-    if !opts.is_empty() {
-        out.push_str("\nOptions:\n");
-        out.push_str(&opts);
+}
+
+/// docker's report of a command line it cannot parse: the message, the
+/// usage line and where to read more (printed on stderr, exit 125).
+pub fn usage_error(root: &Command, path: &[String], message: &str) -> String {
+    format!(
+        "{message}\n\nUsage:  {}\n\nRun '{} --help' for more information\n",
+        usage(root, path),
+        display_name(path)
+    )
+}
+
+fn lookup<'a>(root: &'a Command, path: &[String]) -> &'a Command {
+    let mut cmd = root;
+    for n in path {
+        cmd = cmd.find_subcommand(n).unwrap_or(cmd);
     }
-    out
+    cmd
+}
+
+fn display_name(path: &[String]) -> String {
+    if path.is_empty() {
+        "wharf".to_owned()
+    } else {
+        format!("wharf {}", path.join(" "))
+    }
 }
 
 /// pflag's `FlagUsagesWrapped`: flags sorted by long name.
@@ -310,11 +349,10 @@ fn wrap(i: usize, w: usize, s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory as _;
 
     #[test]
     fn ps_help_as_docker() {
-        let root = crate::cli::Cli::command();
+        let root = crate::cli::Cli::tree();
         let path = path_from_args(
             &root,
             &[

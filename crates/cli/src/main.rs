@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod argv;
 mod cli;
 mod cmd;
 mod format;
@@ -16,8 +17,6 @@ mod help;
 mod opts;
 mod streams;
 mod tty;
-
-use clap::{CommandFactory as _, Parser as _};
 
 use app::{App, Exit};
 use cli::{Cli, Cmd, ContainerCmd, ImageCmd, SystemCmd};
@@ -37,7 +36,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("Wharf version {}", env!("CARGO_PKG_VERSION"));
             return Ok(());
         }
-        Cli::command().print_help()?;
+        Cli::tree().print_help()?;
         return Ok(());
     };
     let a = &mut app;
@@ -91,12 +90,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::System(SystemCmd::Df(x)) => sys::df(a, &x).await,
         Cmd::System(SystemCmd::Prune(x)) => sys::prune(a, &x).await,
         Cmd::Completion(x) => {
-            clap_complete::generate(
-                x.shell,
-                &mut Cli::command(),
-                "wharf",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(x.shell, &mut Cli::tree(), "wharf", &mut std::io::stdout());
             Ok(())
         }
         Cmd::Daemon(x) => {
@@ -109,21 +103,101 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// docker's (pflag's) words for a flag clap could not take: a value that
+/// does not parse, an unknown flag, a flag without its value.
+fn flag_error(
+    e: &clap::Error,
+    root: &clap::Command,
+    path: &[String],
+    args: &[String],
+) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let ctx = |k| match e.get(k) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    // "--filter <filter>" -> the flag as pflag names it ("-f, --filter"),
+    // and as the user wrote it ("--last" or "'n' in -n").
+    let flag_names = |rendered: &str| -> Option<(String, String)> {
+        let long = rendered.split([' ', '=', '[']).next()?.strip_prefix("--")?;
+        let mut cmd = root;
+        for n in path {
+            cmd = cmd.find_subcommand(n)?;
+        }
+        let arg = cmd.get_arguments().find(|a| a.get_long() == Some(long))?;
+        let written_long = args.iter().rev().any(|a| a == &format!("--{long}"));
+        let as_written = match arg.get_short() {
+            Some(c) if !written_long => format!("'{c}' in -{c}"),
+            _ => format!("--{long}"),
+        };
+        Some((argv::display(arg), as_written))
+    };
+    match e.kind() {
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+            let arg = ctx(ContextKind::InvalidArg)?;
+            let value = ctx(ContextKind::InvalidValue).unwrap_or_default();
+            let (both, needs) = flag_names(&arg)?;
+            if value.is_empty() && e.kind() == ErrorKind::InvalidValue {
+                return Some(format!("flag needs an argument: {needs}"));
+            }
+            let reason = match std::error::Error::source(e) {
+                Some(s) => s.to_string(),
+                None => match e.get(ContextKind::ValidValue) {
+                    Some(ContextValue::Strings(v)) => format!("must be one of {}", v.join(", ")),
+                    _ => "invalid value".to_owned(),
+                },
+            };
+            Some(format!(
+                "invalid argument {value:?} for \"{both}\" flag: {reason}"
+            ))
+        }
+        ErrorKind::UnknownArgument => {
+            let arg = ctx(ContextKind::InvalidArg)?;
+            if let Some(long) = arg.strip_prefix("--") {
+                let long = long.split('=').next().unwrap_or(long);
+                Some(format!("unknown flag: --{long}"))
+            } else if let Some(shorts) = arg.strip_prefix('-') {
+                let c = shorts.chars().next()?;
+                Some(format!("unknown shorthand flag: '{c}' in {arg}"))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 fn main() {
-    let cli = match Cli::try_parse() {
+    let root = Cli::tree();
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let args = match argv::normalize_switches(&root, &raw) {
+        Ok(a) => a,
+        Err(b) => {
+            let path = help::path_from_args(&root, &raw);
+            let msg = format!(
+                "invalid argument {:?} for \"{}\" flag: {}",
+                b.value, b.flag, b.reason
+            );
+            eprint!("{}", help::usage_error(&root, &path, &msg));
+            std::process::exit(125);
+        }
+    };
+    let cli = match Cli::parse_args(std::iter::once("wharf".to_owned()).chain(args.clone())) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
+            let path = help::path_from_args(&root, &args);
             if e.kind() == ErrorKind::DisplayHelp {
-                let root = Cli::command();
-                let args: Vec<String> = std::env::args().skip(1).collect();
-                let path = help::path_from_args(&root, &args);
                 let width = tty::size()
                     .map(|(_, c)| usize::from(c))
                     .filter(|w| *w > 0)
                     .unwrap_or(80);
                 print!("{}", help::render(&root, &path, width));
                 std::process::exit(0);
+            }
+            if let Some(msg) = flag_error(&e, &root, &path, &args) {
+                eprint!("{}", help::usage_error(&root, &path, &msg));
+                std::process::exit(125);
             }
             let code = match e.kind() {
                 ErrorKind::DisplayHelp

@@ -9,40 +9,55 @@
 pub enum UnitsError {
     #[error("invalid size: '{0}'")]
     InvalidSize(String),
+    #[error("invalid suffix: '{0}'")]
+    Suffix(String),
+    #[error("strconv.ParseFloat: parsing {0:?}: invalid syntax")]
+    Float(String),
 }
 
 const DECIMAL: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
 const BINARY: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
 
+/// go-units' `parseSize`: a number (an optional space), then `b` or a
+/// `k m g t p` multiple with an optional `b`/`ib`, in any case.
 fn parse_size(s: &str, base: f64) -> Result<i64, UnitsError> {
     let bad = || UnitsError::InvalidSize(s.to_owned());
-    let num_end = s
-        .char_indices()
-        .find(|(_, c)| !(c.is_ascii_digit() || *c == '.'))
-        .map(|(i, _)| i)
-        .unwrap_or(s.len());
-    let (num, rest) = s.split_at(num_end);
-    if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
+    let sep = s
+        .rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ')
+        .ok_or_else(bad)?;
+    let (num, sfx) = if s.as_bytes()[sep] == b' ' {
+        (&s[..sep], &s[sep + 1..])
+    } else {
+        (&s[..=sep], &s[sep + 1..])
+    };
+    let size: f64 = go_float(num).ok_or_else(|| UnitsError::Float(num.to_owned()))?;
+    if size < 0.0 {
         return Err(bad());
     }
-    let size: f64 = num.parse().map_err(|_| bad())?;
-    let rest = rest.strip_prefix(' ').unwrap_or(rest);
-    let mut chars = rest.chars();
-    let mul = match chars.next() {
-        None => 1.0,
-        Some(c) => {
-            let exp = match c.to_ascii_lowercase() {
-                'k' => 1,
-                'm' => 2,
-                'g' => 3,
-                't' => 4,
-                'p' => 5,
-                'b' if rest.len() == 1 => 0,
-                _ => return Err(bad()),
+    let bad_suffix = |sfx: &str| UnitsError::Suffix(sfx.to_owned());
+    let mul = if sfx.is_empty() {
+        1.0
+    } else if sfx.len() > 3 {
+        return Err(bad_suffix(sfx));
+    } else {
+        let sfx = sfx.to_ascii_lowercase();
+        let b = sfx.as_bytes();
+        if b[0] == b'b' {
+            if b.len() > 1 {
+                return Err(bad_suffix(&sfx));
+            }
+            1.0
+        } else {
+            let exp = match b[0] {
+                b'k' => 1,
+                b'm' => 2,
+                b'g' => 3,
+                b't' => 4,
+                b'p' => 5,
+                _ => return Err(bad_suffix(&sfx)),
             };
-            let tail: String = chars.collect::<String>().to_ascii_lowercase();
-            if exp > 0 && !matches!(tail.as_str(), "" | "b" | "i" | "ib") {
-                return Err(bad());
+            if (b.len() == 2 && b[1] != b'b') || (b.len() == 3 && &sfx[1..] != "ib") {
+                return Err(bad_suffix(&sfx));
             }
             base.powi(exp)
         }
@@ -54,6 +69,21 @@ fn parse_size(s: &str, base: f64) -> Result<i64, UnitsError> {
     // Truncation toward zero is go-units' int64(size * mul).
     #[allow(clippy::cast_possible_truncation)]
     Ok(v as i64)
+}
+
+/// Go's `strconv.ParseFloat` for the decimal forms (digits, one dot, an
+/// exponent, a sign); `None` where Go reports a syntax error.
+fn go_float(s: &str) -> Option<f64> {
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let ok = !body.is_empty()
+        && body
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.')
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'));
+    ok.then(|| s.parse().ok()).flatten()
 }
 
 /// `--memory 512m` = 512 MiB: binary multiples whatever the suffix's case
@@ -131,17 +161,29 @@ mod tests {
         assert_eq!(ram_in_bytes("1.5k"), Ok(1536));
         assert_eq!(ram_in_bytes("1024"), Ok(1024));
         assert_eq!(ram_in_bytes("10b"), Ok(10));
-        for bad in ["", "abc", "-1", "1x", "1kk", "m", ".5m", "1..5m", "1mbb"] {
-            assert_eq!(
-                ram_in_bytes(bad),
-                Err(UnitsError::InvalidSize(bad.into())),
-                "{bad}"
-            );
+        assert_eq!(ram_in_bytes(".5m"), Ok(512 << 10));
+        assert_eq!(ram_in_bytes("1e3"), Ok(1000));
+        // Messages as `docker run -m X` prints them.
+        for (bad, why) in [
+            ("", "invalid size: ''"),
+            ("abc", "invalid size: 'abc'"),
+            ("-1", "invalid size: '-1'"),
+            ("m", "invalid size: 'm'"),
+            ("1x", "invalid suffix: 'x'"),
+            ("1kk", "invalid suffix: 'kk'"),
+            ("1mbb", "invalid suffix: 'mbb'"),
+            (
+                "1..5m",
+                "strconv.ParseFloat: parsing \"1..5\": invalid syntax",
+            ),
+            (
+                "1.5.6",
+                "strconv.ParseFloat: parsing \"1.5.6\": invalid syntax",
+            ),
+            ("x1", "strconv.ParseFloat: parsing \"x1\": invalid syntax"),
+        ] {
+            assert_eq!(ram_in_bytes(bad).unwrap_err().to_string(), why, "{bad}");
         }
-        assert_eq!(
-            ram_in_bytes("x").unwrap_err().to_string(),
-            "invalid size: 'x'"
-        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! an [`OptsError`] worded as docker words it.
 
 pub mod env;
+pub mod flags;
 pub mod mounts;
 pub mod ports;
 
@@ -58,10 +59,7 @@ pub fn ulimit(s: &str) -> Result<Value, OptsError> {
     if !NAMES.contains(&name) {
         return Err(bad(&format!("invalid ulimit type: {name}")));
     }
-    let num = |v: &str| {
-        v.parse::<i64>()
-            .map_err(|_| bad(&format!("invalid ulimit value: {v}")))
-    };
+    let num = |v: &str| flags::int(v).map_err(|e| bad(&e));
     let (soft, hard) = match limits.split_once(':') {
         Some((a, b)) => (num(a)?, num(b)?),
         None => {
@@ -85,10 +83,8 @@ pub fn restart_policy(s: &str) -> Result<Value, OptsError> {
     };
     let count = match count {
         Some(c) => c.parse::<i64>().map_err(|_| {
-            invalid(
-                "--restart",
-                s,
-                format!("maximum retry count must be an integer: {c}"),
+            OptsError::Message(
+                "invalid restart policy format: maximum retry count must be an integer".into(),
             )
         })?,
         None => 0,
@@ -117,7 +113,7 @@ pub fn nano_cpus(s: &str) -> Result<i64, OptsError> {
         )
     })?;
     let nano = v * 1e9;
-    if !nano.is_finite() || nano < 0.0 || nano.fract().abs() > 1e-6 {
+    if !nano.is_finite() || nano.fract().abs() > 1e-6 {
         return Err(invalid("--cpus", s, "value is too precise"));
     }
     #[allow(clippy::cast_possible_truncation)]
@@ -243,7 +239,11 @@ mod tests {
         assert_eq!(nano_cpus("1.5"), Ok(1_500_000_000));
         assert_eq!(nano_cpus("0.25"), Ok(250_000_000));
         assert!(nano_cpus("x").is_err());
-        assert!(nano_cpus("-1").is_err());
+        assert_eq!(
+            nano_cpus("-1"),
+            Ok(-1_000_000_000),
+            "the daemon judges the sign"
+        );
         assert_eq!(memory_swap("-1"), Ok(-1));
         assert_eq!(memory_swap("1g"), Ok(1 << 30));
         assert_eq!(mem("--memory", "512m"), Ok(512 << 20));

@@ -16,12 +16,14 @@ pub enum Volume {
 
 /// One `-v` spec.
 pub fn volume(spec: &str) -> Result<Volume, OptsError> {
+    // docker checks -v after parsing the flags: its message alone.
+    if spec.is_empty() {
+        return Err(OptsError::Message("invalid empty volume spec".into()));
+    }
     let bad = || {
-        invalid(
-            "-v, --volume",
-            spec,
-            format!("invalid spec: {spec}: invalid volume specification: '{spec}'"),
-        )
+        OptsError::Message(format!(
+            "invalid spec: {spec}: invalid volume specification: '{spec}'"
+        ))
     };
     let parts: Vec<&str> = spec.split(':').collect();
     match parts.as_slice() {
@@ -42,7 +44,7 @@ pub fn volume(spec: &str) -> Result<Volume, OptsError> {
                             | "private"
                             | "rprivate"
                     ) {
-                        return Err(invalid("-v, --volume", spec, format!("invalid mode: {m}")));
+                        return Err(OptsError::Message(format!("invalid mode: {m}")));
                     }
                 }
             }
@@ -85,6 +87,9 @@ pub fn mount(spec: &str) -> Result<Value, OptsError> {
                 )
             })
         };
+        if v.is_none() && !matches!(k.as_str(), "readonly" | "ro" | "volume-nocopy") {
+            need(v)?;
+        }
         match k.as_str() {
             "type" => kind = need(v)?,
             "source" | "src" => {
@@ -203,7 +208,7 @@ pub fn mount(spec: &str) -> Result<Value, OptsError> {
 pub fn tmpfs(spec: &str) -> Result<(String, String), OptsError> {
     let (path, opts) = spec.split_once(':').unwrap_or((spec, ""));
     if !path.starts_with('/') {
-        return Err(invalid("--tmpfs", spec, format!("invalid path: {path}")));
+        return Err(OptsError::Message(format!("invalid path: {path}")));
     }
     Ok((path.to_owned(), opts.to_owned()))
 }

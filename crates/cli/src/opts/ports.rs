@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{OptsError, invalid};
+use super::OptsError;
 
 fn parse_range(s: &str) -> Option<(u16, u16)> {
     let (a, b) = match s.split_once('-') {
@@ -23,7 +23,8 @@ pub fn publish(
     exposed: &mut Map<String, Value>,
     bindings: &mut Map<String, Value>,
 ) -> Result<(), OptsError> {
-    let bad = |r: String| invalid("-p, --publish", spec, r);
+    // docker checks -p after parsing the flags: its message alone.
+    let bad = OptsError::Message;
     let (addr, proto) = match spec.rsplit_once('/') {
         Some((a, p)) => (a, p),
         None => (spec, "tcp"),
@@ -102,13 +103,28 @@ fn push_binding(bindings: &mut Map<String, Value>, key: &str, ip: &str, port: &s
 /// `--expose 80[-90][/proto]`.
 pub fn expose(spec: &str, exposed: &mut Map<String, Value>) -> Result<(), OptsError> {
     let (ports, proto) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
-    let (a, b) = parse_range(ports).ok_or_else(|| {
-        invalid(
-            "--expose",
-            spec,
-            format!("invalid range format for --expose: {spec}"),
-        )
-    })?;
+    let bad = |why: String| {
+        OptsError::Message(format!(
+            "invalid range format for --expose: {spec}, error: {why}"
+        ))
+    };
+    let port = |p: &str| -> Result<u16, OptsError> {
+        super::flags::int(p)
+            .ok()
+            .filter(|_| !p.starts_with(['-', '+']))
+            .and_then(|v| u16::try_from(v).ok())
+            .ok_or_else(|| bad(format!("strconv.ParseUint: parsing {p:?}: invalid syntax")))
+    };
+    let (a, b) = match ports.split_once('-') {
+        Some((a, b)) => (port(a)?, port(b)?),
+        None => {
+            let p = port(ports)?;
+            (p, p)
+        }
+    };
+    if b < a {
+        return Err(bad(format!("invalid range: {ports}")));
+    }
     for p in a..=b {
         exposed.insert(format!("{p}/{proto}"), json!({}));
     }
