@@ -40,6 +40,7 @@ pub const MAX_BODY: usize = 4 << 20;
 pub fn router(engine: Engine) -> Router {
     let state = Arc::new(AppState { engine });
     use routes::archive as ar;
+    use routes::networks as n;
     use routes::{auth, containers as c, exec as x, images as i, system as s, system_df};
     let table = Router::new()
         .route("/_ping", get(s::ping).head(s::ping))
@@ -84,6 +85,13 @@ pub fn router(engine: Engine) -> Router {
         .route("/commit", post(routes::commit::commit))
         .route("/auth", post(auth::login))
         .route("/system/df", get(system_df::df))
+        .route("/networks", get(n::list))
+        .route("/networks/", get(n::list))
+        .route("/networks/create", post(n::create))
+        .route("/networks/prune", post(n::prune))
+        .route("/networks/{id}", get(n::inspect).delete(n::remove))
+        .route("/networks/{id}/connect", post(n::connect))
+        .route("/networks/{id}/disconnect", post(n::disconnect))
         .fallback(any(s::not_found))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);

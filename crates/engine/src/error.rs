@@ -134,6 +134,9 @@ pub enum EngineError {
     /// messages are already Docker's.
     #[error(transparent)]
     ImageOps(#[from] wharf_image::ops::OpsError),
+    /// The networks service failed (its state file, a lookup).
+    #[error(transparent)]
+    Network(#[from] crate::networks::NetworkError),
     /// A JSON document the engine wrote could not be (de)serialised.
     #[error("{what} of container {id}")]
     Json {
@@ -163,6 +166,7 @@ impl EngineError {
             E::AlreadyInState { .. } => ErrorKind::NotModified,
             E::Image { source, .. } => source.kind(),
             E::Archive(a) => a.kind(),
+            E::Network(n) => n.kind(),
             E::ImageOps(e) => match e.kind() {
                 wharf_image::ops::ErrorKind::NotFound => ErrorKind::NotFound,
                 wharf_image::ops::ErrorKind::Conflict => ErrorKind::Conflict,

@@ -7,6 +7,7 @@
 //!   content/                      blobs by digest (wharf-image ContentStore)
 //!   snapshots/                    unpacked layers, container writable layers
 //!   image/images.json             references -> images (ImageStore)
+//!   network/predefined.json       IDs of the host and none networks (crate::networks)
 //!   containers/<id>/
 //!     config.v2.json              the container record (crate::store), version 1
 //!     hostname hosts resolv.conf  generated, bind-mounted into the container
@@ -58,6 +59,10 @@ impl Layout {
 
     pub fn images(&self) -> PathBuf {
         self.data_root.join("image")
+    }
+
+    pub fn networks(&self) -> PathBuf {
+        self.data_root.join("network")
     }
 
     pub fn containers(&self) -> PathBuf {

@@ -6,6 +6,8 @@
 //!   attach, logs, exec, reconciliation at start);
 //! - [`system`]: `/info` and `/version` figures;
 //! - [`events`]: the events bus;
+//! - [`networks`]: the predefined `host` and `none` networks ([`filters`]:
+//!   Docker's list filters);
 //! - [`images`]: image lookup for containers, and the [`ImageService`]
 //!   (pull, push, tag, remove, save/load, import, disk usage);
 //! - [`model`]: the container domain types (also the persisted shape);
@@ -20,11 +22,13 @@ pub mod containers;
 pub mod error;
 pub mod etc_files;
 pub mod events;
+pub mod filters;
 pub mod ids;
 pub mod images;
 pub mod layout;
 pub mod model;
 pub mod names;
+pub mod networks;
 pub mod rootfs_files;
 pub mod shim;
 pub mod spec;
@@ -40,6 +44,7 @@ pub use error::{EngineError, ErrorKind};
 pub use events::Events;
 pub use images::{ImageService, Images};
 pub use layout::Layout;
+pub use networks::Networks;
 pub use system::System;
 
 /// Everything the engine needs from the daemon's configuration.
@@ -66,6 +71,7 @@ pub struct Engine {
     pub events: Arc<Events>,
     pub images: Images,
     pub image_service: Arc<ImageService>,
+    pub networks: Arc<Networks>,
 }
 
 impl Engine {
@@ -118,6 +124,11 @@ impl Engine {
             events.clone(),
         );
         containers.restore().await?;
+        let networks = Arc::new(Networks::open(
+            &l.networks(),
+            containers.clone(),
+            events.clone(),
+        )?);
         let image_service = Arc::new(ImageService::new(
             wharf_image::ops::Images::new(
                 content,
@@ -142,6 +153,7 @@ impl Engine {
             events,
             images,
             image_service,
+            networks,
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod commit;
 pub mod containers;
 pub mod exec;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod system_df;
 

@@ -1,0 +1,335 @@
+//! The Engine API endpoints beyond containers and images, against a
+//! temporary wharfd, through raw HTTP and the real docker CLI (v28):
+//! networks (the predefined `host` and `none`), volumes, build cache
+//! prune, `system prune`, swarm/plugin answers of a non-swarm node,
+//! distribution inspect against a real `docker-registry`, image search
+//! against a small index server on loopback, and websocket attach.
+
+mod common;
+mod images_support;
+
+use common::Daemon;
+use serde_json::{Value, json};
+
+/// A request whose answer is JSON: (status, parsed body).
+fn json_req(d: &Daemon, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let (status, _head, text) = d.http(method, path, body);
+    let v = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}: body {text:?}"))
+    };
+    (status, v)
+}
+
+/// `filters=` for a query string.
+fn filters(v: Value) -> String {
+    let s = v.to_string();
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn networks_host_and_none() {
+    let mut d = Daemon::start();
+
+    // 1. The list: both predefined networks, dockerd's fields and values.
+    let (st, list) = json_req(&d, "GET", "/networks", None);
+    assert_eq!(st, 200, "{list}");
+    let nets = list.as_array().unwrap();
+    assert_eq!(nets.len(), 2, "{list}");
+    let by_name = |name: &str| {
+        nets.iter()
+            .find(|n| n["Name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {list}"))
+            .clone()
+    };
+    let (host, none) = (by_name("host"), by_name("none"));
+    assert_eq!(host["Driver"], "host");
+    assert_eq!(none["Driver"], "null");
+    for n in [&host, &none] {
+        let id = n["Id"].as_str().unwrap();
+        assert!(
+            id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{n}"
+        );
+        assert_eq!(n["Scope"], "local");
+        assert_eq!(n["EnableIPv6"], false);
+        assert_eq!(n["EnableIPv4"], true);
+        assert_eq!(
+            n["IPAM"],
+            json!({"Driver": "default", "Options": null, "Config": null})
+        );
+        for k in ["Internal", "Attachable", "Ingress", "ConfigOnly"] {
+            assert_eq!(n[k], false, "{k} in {n}");
+        }
+        assert_eq!(n["ConfigFrom"], json!({"Network": ""}));
+        assert_eq!(n["Options"], json!({}));
+        assert_eq!(n["Labels"], json!({}));
+        assert_eq!(n["Containers"], json!({}));
+        assert!(n["Created"].as_str().unwrap().ends_with('Z'), "{n}");
+    }
+    assert_ne!(host["Id"], none["Id"]);
+    let none_id = none["Id"].as_str().unwrap().to_owned();
+    let host_id = host["Id"].as_str().unwrap().to_owned();
+
+    // 2. Filters, as dockerd applies them.
+    let names = |q: Value| -> Vec<String> {
+        let (st, v) = json_req(
+            &d,
+            "GET",
+            &format!("/networks?filters={}", filters(q)),
+            None,
+        );
+        assert_eq!(st, 200, "{v}");
+        let mut n: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["Name"].as_str().unwrap().to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(json!({"driver": ["null"]})), ["none"]);
+    assert_eq!(names(json!({"name": ["^ho"]})), ["host"]);
+    assert_eq!(names(json!({"id": [&none_id[..10]]})), ["none"]);
+    assert_eq!(names(json!({"type": ["builtin"]})), ["host", "none"]);
+    assert!(names(json!({"type": ["custom"]})).is_empty());
+    assert!(names(json!({"dangling": ["true"]})).is_empty());
+    assert_eq!(names(json!({"dangling": ["false"]})).len(), 2);
+    assert_eq!(names(json!({"scope": ["local"]})).len(), 2);
+    assert!(names(json!({"scope": ["swarm"]})).is_empty());
+    assert!(names(json!({"label": ["a=b"]})).is_empty());
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!("/networks?filters={}", filters(json!({"bogus": ["x"]}))),
+        None,
+    );
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (400, Some("invalid filter 'bogus'"))
+    );
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!("/networks?filters={}", filters(json!({"type": ["odd"]}))),
+        None,
+    );
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["message"], "invalid filter: 'type'='odd'");
+
+    // 3. The CLI's table.
+    let table = d.ok(&["network", "ls"]);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"],
+        "{table}"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert!(
+        rows.contains(&vec![&host_id[..12], "host", "host", "local"]),
+        "{table}"
+    );
+    assert!(
+        rows.contains(&vec![&none_id[..12], "none", "null", "local"]),
+        "{table}"
+    );
+    assert_eq!(rows.len(), 2, "{table}");
+    assert_eq!(
+        d.ok(&[
+            "network",
+            "ls",
+            "--filter",
+            "driver=host",
+            "--format",
+            "{{.Name}}"
+        ]),
+        "host"
+    );
+    assert_eq!(
+        d.ok(&["network", "ls", "-q", "--no-trunc", "-f", "name=none"]),
+        none_id
+    );
+
+    // 4. Inspect by name, ID and ID prefix; the containers using it.
+    let c_none = d.ok(&["run", "-d", "--network", "none", "busybox", "sleep", "60"]);
+    let c_default = d.ok(&["run", "-d", "busybox", "sleep", "60"]);
+    let c_host = d.ok(&["run", "-d", "--network", "host", "busybox", "sleep", "60"]);
+    let stopped = d.ok(&["create", "--network", "none", "busybox", "true"]);
+    let out = d.ok(&["network", "inspect", "none"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let n = &v[0];
+    assert_eq!(n["Id"], none_id.as_str());
+    let containers = n["Containers"].as_object().unwrap();
+    assert!(containers.contains_key(&c_none), "{n}");
+    assert!(
+        containers.contains_key(&c_default),
+        "a default-mode container has loopback only: {n}"
+    );
+    assert!(!containers.contains_key(&c_host), "{n}");
+    assert!(!containers.contains_key(&stopped), "not running: {n}");
+    let name = d.ok(&["inspect", "--format", "{{.Name}}", &c_none]);
+    assert_eq!(
+        containers[&c_none],
+        json!({"Name": name.trim_start_matches('/'), "EndpointID": "", "MacAddress": "", "IPv4Address": "", "IPv6Address": ""})
+    );
+    let (st, h) = json_req(&d, "GET", &format!("/networks/{}", &host_id[..8]), None);
+    assert_eq!(st, 200);
+    assert_eq!(h["Name"], "host");
+    assert_eq!(
+        h["Containers"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        [&c_host]
+    );
+    let (st, h) = json_req(&d, "GET", &format!("/networks/{host_id}"), None);
+    assert_eq!((st, h["Name"].as_str()), (200, Some("host")));
+    assert_eq!(
+        d.ok(&[
+            "network",
+            "inspect",
+            "--format",
+            "{{.Driver}} {{.Scope}}",
+            &none_id
+        ]),
+        "null local"
+    );
+    // The list leaves containers out (API >= 1.28), old clients get them.
+    let (_, l) = json_req(&d, "GET", "/networks", None);
+    assert!(
+        l.as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["Containers"] == json!({}))
+    );
+    let (_, l) = json_req(&d, "GET", "/v1.27/networks", None);
+    let none_old = l
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["Name"] == "none")
+        .unwrap();
+    assert!(
+        none_old["Containers"]
+            .as_object()
+            .unwrap()
+            .contains_key(&c_none)
+    );
+    let (st, _) = json_req(&d, "GET", "/networks/none?scope=swarm", None);
+    assert_eq!(st, 404);
+    let (st, v) = json_req(&d, "GET", "/networks/none?verbose=maybe", None);
+    assert_eq!(st, 400, "{v}");
+
+    // 5. Errors, with dockerd's words where dockerd has them.
+    let (code, err) = d.fails(&["network", "inspect", "nosuchnet"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("network nosuchnet not found"), "{err}");
+    let (st, v) = json_req(&d, "DELETE", "/networks/none", None);
+    assert_eq!(st, 403);
+    assert_eq!(
+        v["message"],
+        "none is a pre-defined network and cannot be removed"
+    );
+    let (_, err) = d.fails(&["network", "rm", "host"]);
+    assert!(
+        err.contains("host is a pre-defined network and cannot be removed"),
+        "{err}"
+    );
+    let (st, _) = json_req(&d, "DELETE", "/networks/nosuchnet", None);
+    assert_eq!(st, 404);
+    let (_, err) = d.fails(&["network", "create", "appnet"]);
+    assert!(
+        err.contains("bridge and user-defined networks are not supported by wharf yet"),
+        "{err}"
+    );
+    let (st, v) = json_req(&d, "POST", "/networks/create", Some(r#"{"Name":"none"}"#));
+    assert_eq!(st, 403);
+    assert_eq!(
+        v["message"],
+        "operation is not permitted on predefined none network "
+    );
+    let (st, v) = json_req(
+        &d,
+        "POST",
+        "/networks/create",
+        Some(r#"{"Name":"ov","Driver":"overlay"}"#),
+    );
+    assert_eq!(st, 403);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("This node is not a swarm manager.")
+    );
+    let (_, err) = d.fails(&["network", "connect", "none", &c_default]);
+    assert!(err.contains("cannot connect container"), "{err}");
+    let (_, err) = d.fails(&["network", "disconnect", "none", "nosuchcontainer"]);
+    assert!(err.contains("No such container: nosuchcontainer"), "{err}");
+    let (_, err) = d.fails(&["network", "connect", "nosuchnet", &c_default]);
+    assert!(err.contains("network nosuchnet not found"), "{err}");
+
+    // 6. Prune: nothing user-defined exists, nothing is deleted.
+    let (st, v) = json_req(&d, "POST", "/networks/prune", None);
+    assert_eq!((st, v), (200, json!({"NetworksDeleted": null})));
+    let (st, v) = json_req(
+        &d,
+        "POST",
+        &format!(
+            "/networks/prune?filters={}",
+            filters(json!({"until": ["24h"]}))
+        ),
+        None,
+    );
+    assert_eq!((st, v), (200, json!({"NetworksDeleted": null})));
+    let (st, v) = json_req(
+        &d,
+        "POST",
+        &format!(
+            "/networks/prune?filters={}",
+            filters(json!({"driver": ["x"]}))
+        ),
+        None,
+    );
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (400, Some("invalid filter 'driver'"))
+    );
+    let out = d.ok(&["network", "prune", "-f"]);
+    assert!(!out.contains("Deleted Networks"), "{out}");
+    let rows = d.ok(&["network", "ls", "-q"]);
+    assert_eq!(rows.lines().count(), 2, "{rows}");
+
+    // 7. The IDs survive a restart (written once per data root).
+    for c in [&c_none, &c_default, &c_host, &stopped] {
+        d.ok(&["rm", "-f", c]);
+    }
+    let state = std::fs::read_to_string(d.data_root().join("network/predefined.json")).unwrap();
+    assert!(
+        state.contains(&none_id) && state.contains(&host_id),
+        "{state}"
+    );
+    d.stop_with(15);
+    d.spawn(&common::shim_binary());
+    assert_eq!(
+        d.ok(&["network", "ls", "-q", "--no-trunc", "-f", "name=none"]),
+        none_id
+    );
+    assert_eq!(
+        d.ok(&["network", "ls", "-q", "--no-trunc", "-f", "name=host"]),
+        host_id
+    );
+}
