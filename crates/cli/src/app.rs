@@ -86,23 +86,31 @@ pub struct TlsFlags {
     pub key: Option<String>,
 }
 
+/// How to reach a `tcp://` daemon.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain HTTP.
+    Plain,
+    /// TLS, the daemon's certificate checked against the CA.
+    Verify(wharf_client::TlsOptions),
+    /// TLS without checking the daemon's certificate, the client pair
+    /// sent when present.
+    NoVerify {
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+    },
+}
+
 impl TlsFlags {
     /// docker's rules: `--tlsverify` or `$DOCKER_TLS_VERIFY` (non-empty)
-    /// verify; files default to `$DOCKER_CERT_PATH` or `~/.docker`
+    /// verify; `--tls` or `$DOCKER_TLS` (non-empty) alone use TLS without
+    /// verifying; files default to `$DOCKER_CERT_PATH` or `~/.docker`
     /// (`ca.pem`, `cert.pem`, `key.pem`; the pair only when present).
-    /// `None` for plain connections.
-    pub fn resolve(
-        &self,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> anyhow::Result<Option<wharf_client::TlsOptions>> {
-        let verify = self.verify || env("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
-        if !(self.tls || verify) {
-            return Ok(None);
-        }
-        if !verify {
-            anyhow::bail!(
-                "--tls without --tlsverify (no check of the daemon's certificate) is not supported; use --tlsverify"
-            );
+    pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> TlsMode {
+        let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
+        let verify = self.verify || set("DOCKER_TLS_VERIFY");
+        if !(self.tls || verify || set("DOCKER_TLS")) {
+            return TlsMode::Plain;
         }
         let dir = env("DOCKER_CERT_PATH")
             .filter(|v| !v.is_empty())
@@ -116,15 +124,19 @@ impl TlsFlags {
                 None => Some(dir.join(name)).filter(|p| p.exists()),
             }
         };
-        Ok(Some(wharf_client::TlsOptions {
+        let (cert, key) = (pick(&self.cert, "cert.pem"), pick(&self.key, "key.pem"));
+        if !verify {
+            return TlsMode::NoVerify { cert, key };
+        }
+        TlsMode::Verify(wharf_client::TlsOptions {
             ca: self
                 .cacert
                 .as_ref()
                 .map(PathBuf::from)
                 .unwrap_or_else(|| dir.join("ca.pem")),
-            cert: pick(&self.cert, "cert.pem"),
-            key: pick(&self.key, "key.pem"),
-        }))
+            cert,
+            key,
+        })
     }
 }
 
@@ -133,6 +145,9 @@ pub struct App {
     host_flag: Option<String>,
     tls: TlsFlags,
     client: Option<Client>,
+    /// Serves the client's connections to a daemon reached with `--tls`
+    /// alone; lives as long as the client.
+    relay: Option<crate::insecure_tls::Relay>,
 }
 
 impl App {
@@ -141,6 +156,7 @@ impl App {
             host_flag,
             tls,
             client: None,
+            relay: None,
         }
     }
 
@@ -149,9 +165,22 @@ impl App {
     pub async fn client(&mut self) -> anyhow::Result<&Client> {
         if self.client.is_none() {
             let (host, explicit) = Host::resolve(self.host_flag.as_deref())?;
-            let tls = match &host {
-                Host::Tcp(_) => self.tls.resolve(|k| std::env::var(k).ok())?,
-                Host::Unix(_) => None,
+            let mode = match &host {
+                Host::Tcp(_) => self.tls.resolve(|k| std::env::var(k).ok()),
+                Host::Unix(_) => TlsMode::Plain,
+            };
+            let tls = match (mode, &host) {
+                (TlsMode::NoVerify { cert, key }, Host::Tcp(addr)) => {
+                    let connector =
+                        crate::insecure_tls::connector(cert.as_deref(), key.as_deref())?;
+                    let relay = crate::insecure_tls::Relay::start(addr, connector).await?;
+                    let c = Client::connect(Host::Unix(relay.socket())).await?;
+                    self.relay = Some(relay);
+                    self.client = Some(c);
+                    return Ok(self.client.as_ref().expect("set above"));
+                }
+                (TlsMode::Verify(o), _) => Some(o),
+                _ => None,
             };
             let c = match Client::connect_tls(host.clone(), tls.as_ref()).await {
                 Ok(c) => c,
@@ -292,29 +321,66 @@ mod tests {
             "DOCKER_CERT_PATH" => Some(d.clone()),
             _ => None,
         };
-        let o = TlsFlags::default().resolve(env).unwrap().unwrap();
+        let TlsMode::Verify(o) = TlsFlags::default().resolve(env) else {
+            panic!("DOCKER_TLS_VERIFY verifies")
+        };
         assert_eq!(o.ca, dir.path().join("ca.pem"));
         assert_eq!(o.cert, Some(dir.path().join("cert.pem")));
         assert_eq!(o.key, Some(dir.path().join("key.pem")));
-        assert!(TlsFlags::default().resolve(|_| None).unwrap().is_none());
+        assert!(matches!(
+            TlsFlags::default().resolve(|_| None),
+            TlsMode::Plain
+        ));
         let home = |k: &str| (k == "HOME").then(|| "/home/u".to_owned());
-        let o = TlsFlags {
+        let TlsMode::Verify(o) = TlsFlags {
             verify: true,
             cacert: Some("/x/ca.pem".into()),
             ..TlsFlags::default()
         }
-        .resolve(home)
-        .unwrap()
-        .unwrap();
+        .resolve(home) else {
+            panic!("--tlsverify verifies")
+        };
         assert_eq!(o.ca, PathBuf::from("/x/ca.pem"));
         assert_eq!(o.cert, None, "no pair file under ~/.docker");
-        assert!(
+        // --tls alone, or DOCKER_TLS: TLS without verification, the pair
+        // from the cert path when present.
+        let tls_only = TlsFlags {
+            tls: true,
+            ..TlsFlags::default()
+        };
+        assert_eq!(
+            tls_only.resolve(home),
+            TlsMode::NoVerify {
+                cert: None,
+                key: None
+            }
+        );
+        let d2 = d.clone();
+        let env_tls = move |k: &str| match k {
+            "DOCKER_TLS" => Some("1".to_owned()),
+            "DOCKER_CERT_PATH" => Some(d2.clone()),
+            _ => None,
+        };
+        assert_eq!(
+            TlsFlags::default().resolve(env_tls),
+            TlsMode::NoVerify {
+                cert: Some(dir.path().join("cert.pem")),
+                key: Some(dir.path().join("key.pem"))
+            }
+        );
+        // --tlsverify wins over --tls; an empty variable is unset.
+        assert!(matches!(
             TlsFlags {
                 tls: true,
+                verify: true,
                 ..TlsFlags::default()
             }
-            .resolve(|_| None)
-            .is_err()
+            .resolve(home),
+            TlsMode::Verify(_)
+        ));
+        assert_eq!(
+            TlsFlags::default().resolve(|k| (k == "DOCKER_TLS").then(String::new)),
+            TlsMode::Plain
         );
     }
 

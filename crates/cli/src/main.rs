@@ -14,6 +14,7 @@ mod cli;
 mod cmd;
 mod format;
 mod help;
+mod insecure_tls;
 mod opts;
 mod streams;
 mod tty;

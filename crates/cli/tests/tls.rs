@@ -2,7 +2,8 @@
 //! client certificates (a test CA made with openssl): version, ps and
 //! run --rm work; the same through DOCKER_TLS_VERIFY/DOCKER_CERT_PATH;
 //! without a client certificate or with an untrusted CA it fails with one
-//! line.
+//! line. `--tls` alone (or DOCKER_TLS) reaches the same daemon with a CA
+//! that did not sign its certificate, which --tlsverify refuses.
 
 mod common;
 
@@ -218,6 +219,112 @@ fn tlsverify_against_wharfd() {
         &f("cert-key.pem"),
         "version",
     ]);
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("tls handshake with the daemon at"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+
+    // `--tls` alone: TLS without checking the daemon's certificate, which
+    // no CA the client has signed (other-ca.pem is the client's CA here);
+    // the client pair is still sent (the daemon requires it).
+    let relay_tmp = d.dir.join("relay-tmp");
+    std::fs::create_dir_all(&relay_tmp).unwrap();
+    let tls_only = |extra: &[&str]| {
+        let mut c = Command::new(common::WHARF);
+        c.args([
+            "-H",
+            &host,
+            "--tls",
+            "--tlscacert",
+            &f("other-ca.pem"),
+            "--tlscert",
+            &f("cert.pem"),
+            "--tlskey",
+            &f("cert-key.pem"),
+        ])
+        .args(extra)
+        .env("TMPDIR", &relay_tmp)
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_TLS");
+        run(&mut c)
+    };
+    let o = tls_only(&["version", "--format", "{{.Server.ApiVersion}}"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "1.50\n");
+    // A hijacked stream (attach) through the same connection kind.
+    let o = tls_only(&["run", "--rm", "busybox", "echo", "tls, unverified"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "tls, unverified\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(&relay_tmp).unwrap().count(),
+        0,
+        "the relay's socket directory is removed when wharf ends"
+    );
+    // The same daemon with --tlsverify and that CA: refused.
+    let o = {
+        let mut c = Command::new(common::WHARF);
+        c.args([
+            "-H",
+            &host,
+            "--tls",
+            "--tlsverify",
+            "--tlscacert",
+            &f("other-ca.pem"),
+            "--tlscert",
+            &f("cert.pem"),
+            "--tlskey",
+            &f("cert-key.pem"),
+            "version",
+        ]);
+        run(&mut c)
+    };
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("tls handshake with the daemon at"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The environment form: DOCKER_TLS=1, the pair (and an untrusting
+    // ca.pem) under DOCKER_CERT_PATH.
+    let other = d.dir.join("other-certdir");
+    std::fs::create_dir_all(&other).unwrap();
+    for (from, to) in [
+        ("other-ca.pem", "ca.pem"),
+        ("cert.pem", "cert.pem"),
+        ("cert-key.pem", "key.pem"),
+    ] {
+        std::fs::copy(d.dir.join(from), other.join(to)).unwrap();
+    }
+    let env_form = |verify: bool| {
+        let mut c = Command::new(common::WHARF);
+        c.args(["ps", "-q"])
+            .env("DOCKER_HOST", &host)
+            .env_remove("WHARF_HOST")
+            .env("DOCKER_TLS", "1")
+            .env("DOCKER_CERT_PATH", &other)
+            .env("TMPDIR", &relay_tmp);
+        if verify {
+            c.env("DOCKER_TLS_VERIFY", "1");
+        } else {
+            c.env_remove("DOCKER_TLS_VERIFY");
+        }
+        run(&mut c)
+    };
+    let o = env_form(false);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = env_form(true);
+    assert_eq!(o.status.code(), Some(1), "DOCKER_TLS_VERIFY checks the CA");
+    // --tls without a client certificate: the daemon refuses; one line.
+    let mut c = Command::new(common::WHARF);
+    c.args(["-H", &host, "--tls", "ps"])
+        .env_remove("DOCKER_CERT_PATH")
+        .env("HOME", d.dir.join("nohome"))
+        .env("TMPDIR", &relay_tmp);
     let o = run(&mut c);
     assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);
