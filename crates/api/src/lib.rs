@@ -42,6 +42,7 @@ pub fn router(engine: Engine) -> Router {
     use routes::archive as ar;
     use routes::networks as n;
     use routes::{auth, containers as c, exec as x, images as i, system as s, system_df};
+    use routes::{build as b, volumes as v};
     let table = Router::new()
         .route("/_ping", get(s::ping).head(s::ping))
         .route("/version", get(s::version))
@@ -92,6 +93,16 @@ pub fn router(engine: Engine) -> Router {
         .route("/networks/{id}", get(n::inspect).delete(n::remove))
         .route("/networks/{id}/connect", post(n::connect))
         .route("/networks/{id}/disconnect", post(n::disconnect))
+        .route("/volumes", get(v::list))
+        .route("/volumes/create", post(v::create))
+        .route("/volumes/prune", post(v::prune))
+        .route(
+            "/volumes/{name}",
+            get(v::inspect).delete(v::remove).put(v::update),
+        )
+        .route("/build", post(b::build))
+        .route("/build/prune", post(b::prune))
+        .route("/build/cancel", post(b::cancel))
         .fallback(any(s::not_found))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);

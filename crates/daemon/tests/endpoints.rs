@@ -333,3 +333,203 @@ fn networks_host_and_none() {
         host_id
     );
 }
+
+#[test]
+fn volumes_build_cache_and_system_prune() {
+    let d = Daemon::start();
+
+    // 1. Volumes: none exist (no named volumes yet); filters are checked.
+    let (st, v) = json_req(&d, "GET", "/volumes", None);
+    assert_eq!((st, v), (200, json!({"Volumes": [], "Warnings": null})));
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!(
+            "/volumes?filters={}",
+            filters(
+                json!({"dangling": ["true"], "name": ["x"], "driver": ["local"], "label": ["a"]})
+            )
+        ),
+        None,
+    );
+    assert_eq!((st, v), (200, json!({"Volumes": [], "Warnings": null})));
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!(
+            "/volumes?filters={}",
+            filters(json!({"dangling": ["maybe"]}))
+        ),
+        None,
+    );
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (400, Some("invalid filter 'dangling=[maybe]'"))
+    );
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!("/volumes?filters={}", filters(json!({"until": ["1h"]}))),
+        None,
+    );
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (400, Some("invalid filter 'until'"))
+    );
+    let table = d.ok(&["volume", "ls"]);
+    assert_eq!(
+        table.split_whitespace().collect::<Vec<_>>(),
+        ["DRIVER", "VOLUME", "NAME"]
+    );
+    assert_eq!(d.ok(&["volume", "ls", "-q", "-f", "dangling=true"]), "");
+
+    let (st, v) = json_req(&d, "GET", "/volumes/data", None);
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (404, Some("get data: no such volume"))
+    );
+    let (code, err) = d.fails(&["volume", "inspect", "data"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("get data: no such volume"), "{err}");
+    let (_, err) = d.fails(&["volume", "rm", "data"]);
+    assert!(err.contains("no such volume"), "{err}");
+    let (st, _) = json_req(&d, "DELETE", "/volumes/data?force=1", None);
+    assert_eq!(st, 204);
+    let (_, err) = d.fails(&["volume", "create", "data"]);
+    assert!(
+        err.contains("named volumes are not supported by wharf yet"),
+        "{err}"
+    );
+    let (st, v) = json_req(&d, "POST", "/volumes/create", Some("{}"));
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = json_req(&d, "PUT", "/volumes/data?version=1", Some("{}"));
+    assert_eq!(st, 503);
+    assert_eq!(
+        v["message"],
+        "volume update only valid for cluster volumes, but swarm is unavailable"
+    );
+
+    let (st, v) = json_req(&d, "POST", "/volumes/prune", None);
+    assert_eq!(
+        (st, v),
+        (200, json!({"VolumesDeleted": [], "SpaceReclaimed": 0}))
+    );
+    let (st, v) = json_req(
+        &d,
+        "POST",
+        &format!(
+            "/volumes/prune?filters={}",
+            filters(json!({"all": ["true"], "label": ["a"]}))
+        ),
+        None,
+    );
+    assert_eq!(
+        (st, v),
+        (200, json!({"VolumesDeleted": [], "SpaceReclaimed": 0}))
+    );
+    let (st, v) = json_req(
+        &d,
+        "POST",
+        &format!(
+            "/volumes/prune?filters={}",
+            filters(json!({"all": ["yes"]}))
+        ),
+        None,
+    );
+    assert_eq!(st, 400, "{v}");
+    let out = d.ok(&["volume", "prune", "-f"]);
+    assert!(out.contains("Total reclaimed space: 0B"), "{out}");
+
+    // 2. Build cache: none exists; prune checks its parameters; no builder.
+    let (st, v) = json_req(&d, "POST", "/build/prune", None);
+    assert_eq!(
+        (st, v),
+        (200, json!({"CachesDeleted": null, "SpaceReclaimed": 0}))
+    );
+    let (st, v) = json_req(
+        &d,
+        "POST",
+        &format!(
+            "/build/prune?all=1&reserved-space=1000&filters={}",
+            filters(json!({"until": ["24h"], "type": ["regular"]}))
+        ),
+        None,
+    );
+    assert_eq!(
+        (st, v),
+        (200, json!({"CachesDeleted": null, "SpaceReclaimed": 0}))
+    );
+    let (st, v) = json_req(&d, "POST", "/build/prune?keep-storage=1GB", None);
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = json_req(
+        &d,
+        "POST",
+        &format!(
+            "/build/prune?filters={}",
+            filters(json!({"mutable": ["true"]}))
+        ),
+        None,
+    );
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (400, Some("invalid filter 'mutable'"))
+    );
+    let (st, _) = json_req(&d, "POST", "/build/cancel?id=x", None);
+    assert_eq!(st, 200);
+    let (st, v) = json_req(&d, "POST", "/build/cancel", None);
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (400, Some("build ID not provided"))
+    );
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nRUN true\n").unwrap();
+    std::fs::write(ctx.path().join("big"), vec![7u8; 6 << 20]).unwrap();
+    let out = d.docker(&["build", "-t", "x", ctx.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("building images is not supported by wharf yet"),
+        "{err}"
+    );
+
+    // 3. docker system prune, with and without volumes: every prune it
+    // calls answers, nothing in use is touched.
+    let keep = d.ok(&["run", "-d", "busybox", "sleep", "60"]);
+    let gone = d.ok(&["create", "busybox", "true"]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let out = d.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    assert!(out.contains(&gone), "{out}");
+    assert!(out.contains("Total reclaimed space:"), "{out}");
+    let out = d.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(out.contains("Total reclaimed space: 0B"), "{out}");
+    assert_eq!(d.ok(&["ps", "-q", "--no-trunc"]), keep);
+    assert!(d.ok(&["images", "-q"]).lines().count() == 1);
+    // Each prune was announced as dockerd announces it: the builder prunes
+    // are the two above and one per system prune (the CLI calls
+    // /build/prune), the network prunes one per system prune, the volume
+    // prunes the two above, `volume prune` and `system prune --volumes`.
+    let events = d.ok(&[
+        "events",
+        "--since",
+        &(now - 120).to_string(),
+        "--until",
+        &(now + 1).to_string(),
+        "--format",
+        "{{.Type}} {{.Action}} {{index .Actor.Attributes \"reclaimed\"}}",
+    ]);
+    for (want, n) in [
+        ("network prune 0", 2),
+        ("volume prune 0", 4),
+        ("builder prune 0", 4),
+    ] {
+        assert_eq!(
+            events.lines().filter(|l| *l == want).count(),
+            n,
+            "{want:?} in:\n{events}"
+        );
+    }
+}

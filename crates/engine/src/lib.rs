@@ -7,7 +7,8 @@
 //! - [`system`]: `/info` and `/version` figures;
 //! - [`events`]: the events bus;
 //! - [`networks`]: the predefined `host` and `none` networks ([`filters`]:
-//!   Docker's list filters);
+//!   Docker's list filters); [`volumes`] and [`build_cache`]: what exists
+//!   of volumes and builds (no named volumes, no builder yet);
 //! - [`images`]: image lookup for containers, and the [`ImageService`]
 //!   (pull, push, tag, remove, save/load, import, disk usage);
 //! - [`model`]: the container domain types (also the persisted shape);
@@ -18,6 +19,7 @@
 //! [`Engine::open`] wires the services for a data root.
 #![forbid(unsafe_code)]
 
+pub mod build_cache;
 pub mod containers;
 pub mod error;
 pub mod etc_files;
@@ -35,6 +37,7 @@ pub mod spec;
 pub mod store;
 pub mod system;
 pub mod time;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +49,7 @@ pub use images::{ImageService, Images};
 pub use layout::Layout;
 pub use networks::Networks;
 pub use system::System;
+pub use volumes::Volumes;
 
 /// Everything the engine needs from the daemon's configuration.
 #[derive(Debug, Clone)]
@@ -72,6 +76,8 @@ pub struct Engine {
     pub images: Images,
     pub image_service: Arc<ImageService>,
     pub networks: Arc<Networks>,
+    pub volumes: Arc<Volumes>,
+    pub builds: Arc<build_cache::Builds>,
 }
 
 impl Engine {
@@ -150,10 +156,12 @@ impl Engine {
         Ok(Engine {
             containers,
             system,
-            events,
             images,
             image_service,
             networks,
+            volumes: Arc::new(Volumes::new(events.clone())),
+            builds: Arc::new(build_cache::Builds::new(events.clone())),
+            events,
         })
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod build;
 pub mod commit;
 pub mod containers;
 pub mod exec;
@@ -10,6 +11,7 @@ pub mod images;
 pub mod networks;
 pub mod system;
 pub mod system_df;
+pub mod volumes;
 
 use axum::http::Uri;
 
