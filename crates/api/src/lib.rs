@@ -42,7 +42,7 @@ pub fn router(engine: Engine) -> Router {
     use routes::archive as ar;
     use routes::networks as n;
     use routes::{auth, containers as c, exec as x, images as i, system as s, system_df};
-    use routes::{build as b, volumes as v};
+    use routes::{build as b, swarm as sw, volumes as v};
     let table = Router::new()
         .route("/_ping", get(s::ping).head(s::ping))
         .route("/version", get(s::version))
@@ -103,6 +103,49 @@ pub fn router(engine: Engine) -> Router {
         .route("/build", post(b::build))
         .route("/build/prune", post(b::prune))
         .route("/build/cancel", post(b::cancel))
+        .route("/swarm", get(sw::manager_only))
+        .route("/swarm/unlockkey", get(sw::manager_only))
+        .route("/swarm/update", post(sw::manager_only))
+        .route("/swarm/unlock", post(sw::manager_only))
+        .route("/swarm/leave", post(sw::leave))
+        .route("/swarm/init", post(sw::init))
+        .route("/swarm/join", post(sw::join))
+        .route("/services", get(sw::manager_only))
+        .route("/services/create", post(sw::manager_only))
+        .route(
+            "/services/{id}",
+            get(sw::manager_only).delete(sw::manager_only),
+        )
+        .route("/services/{id}/update", post(sw::manager_only))
+        .route("/services/{id}/logs", get(sw::manager_only))
+        .route("/nodes", get(sw::manager_only))
+        .route(
+            "/nodes/{id}",
+            get(sw::manager_only).delete(sw::manager_only),
+        )
+        .route("/nodes/{id}/update", post(sw::manager_only))
+        .route("/tasks", get(sw::manager_only))
+        .route("/tasks/{id}", get(sw::manager_only))
+        .route("/tasks/{id}/logs", get(sw::manager_only))
+        .route("/secrets", get(sw::manager_only))
+        .route("/secrets/create", post(sw::manager_only))
+        .route(
+            "/secrets/{id}",
+            get(sw::manager_only).delete(sw::manager_only),
+        )
+        .route("/secrets/{id}/update", post(sw::manager_only))
+        .route("/configs", get(sw::manager_only))
+        .route("/configs/create", post(sw::manager_only))
+        .route(
+            "/configs/{id}",
+            get(sw::manager_only).delete(sw::manager_only),
+        )
+        .route("/configs/{id}/update", post(sw::manager_only))
+        .route("/plugins", get(sw::plugins))
+        .route("/plugins/pull", post(sw::plugin_install))
+        .route("/plugins/create", post(sw::plugin_install))
+        .route("/plugins/privileges", get(sw::plugin_install))
+        .route("/plugins/{*rest}", any(sw::plugin_by_name))
         .fallback(any(s::not_found))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);

@@ -533,3 +533,124 @@ fn volumes_build_cache_and_system_prune() {
         );
     }
 }
+
+/// dockerd's answer to manager requests on a node where swarm is inactive.
+const NOT_MANAGER: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+
+#[test]
+fn swarm_and_plugins_as_a_non_swarm_node() {
+    let d = Daemon::start();
+
+    // 1. Every manager request: 503 and dockerd's message.
+    for (method, path) in [
+        ("GET", "/swarm"),
+        ("GET", "/swarm/unlockkey"),
+        ("POST", "/swarm/update?version=1"),
+        ("POST", "/swarm/unlock"),
+        ("GET", "/services"),
+        ("GET", "/services/web"),
+        ("POST", "/services/create"),
+        ("DELETE", "/services/web"),
+        ("GET", "/services/web/logs?stdout=1"),
+        ("GET", "/nodes"),
+        ("GET", "/nodes/self"),
+        ("GET", "/tasks"),
+        ("GET", "/tasks/t1"),
+        ("GET", "/secrets"),
+        ("POST", "/secrets/create"),
+        ("GET", "/configs"),
+        ("DELETE", "/configs/c1"),
+        ("GET", "/v1.41/nodes"),
+    ] {
+        let (st, v) = json_req(&d, method, path, None);
+        assert_eq!(st, 503, "{method} {path}: {v}");
+        assert_eq!(v["message"], NOT_MANAGER, "{method} {path}");
+    }
+    let (st, v) = json_req(&d, "POST", "/swarm/leave", None);
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (503, Some("This node is not part of a swarm"))
+    );
+    let (st, v) = json_req(&d, "POST", "/swarm/init", Some("{}"));
+    assert_eq!(st, 503);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("swarm mode is not supported by wharf")
+    );
+    let (st, _) = json_req(&d, "GET", "/services?filters=%7Bnot-json", None);
+    assert_eq!(st, 400);
+
+    // 2. The CLI prints dockerd's error and exits 1.
+    for args in [
+        &["node", "ls"][..],
+        &["service", "ls"],
+        &["secret", "ls"],
+        &["config", "ls"],
+        &["stack", "ls"],
+        &["swarm", "unlock-key"],
+    ] {
+        let (code, err) = d.fails(args);
+        assert_eq!(code, 1, "docker {args:?}: {err}");
+        assert!(err.contains(NOT_MANAGER), "docker {args:?}: {err}");
+    }
+    let (code, err) = d.fails(&["swarm", "leave"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("This node is not part of a swarm"), "{err}");
+    let (_, err) = d.fails(&["swarm", "init"]);
+    assert!(
+        err.contains("swarm mode is not supported by wharf"),
+        "{err}"
+    );
+    assert_eq!(
+        d.ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]),
+        "inactive"
+    );
+
+    // 3. Plugins: none installed.
+    let (st, v) = json_req(&d, "GET", "/plugins", None);
+    assert_eq!((st, v), (200, json!([])));
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!(
+            "/plugins?filters={}",
+            filters(json!({"enabled": ["true"], "capability": ["volumedriver"]}))
+        ),
+        None,
+    );
+    assert_eq!((st, v), (200, json!([])));
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!("/plugins?filters={}", filters(json!({"color": ["red"]}))),
+        None,
+    );
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (400, Some("invalid filter 'color'"))
+    );
+    let (st, v) = json_req(&d, "GET", "/plugins/vieux/sshfs:latest/json", None);
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (404, Some("plugin \"vieux/sshfs:latest\" not found"))
+    );
+    let (st, _) = json_req(&d, "DELETE", "/plugins/vieux/sshfs", None);
+    assert_eq!(st, 404);
+    let (st, _) = json_req(&d, "POST", "/plugins/sshfs/enable", None);
+    assert_eq!(st, 404);
+    let (st, v) = json_req(&d, "POST", "/plugins/pull?remote=vieux/sshfs", Some("[]"));
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (400, Some("plugins are not supported by wharf"))
+    );
+    let table = d.ok(&["plugin", "ls"]);
+    assert_eq!(
+        table.split_whitespace().collect::<Vec<_>>(),
+        ["ID", "NAME", "DESCRIPTION", "ENABLED"]
+    );
+    let (code, err) = d.fails(&["plugin", "inspect", "sshfs"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("plugin \"sshfs\" not found"), "{err}");
+}

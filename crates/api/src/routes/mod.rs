@@ -9,6 +9,7 @@ pub mod containers;
 pub mod exec;
 pub mod images;
 pub mod networks;
+pub mod swarm;
 pub mod system;
 pub mod system_df;
 pub mod volumes;
