@@ -141,6 +141,7 @@ pub fn router(engine: Engine) -> Router {
             get(sw::manager_only).delete(sw::manager_only),
         )
         .route("/configs/{id}/update", post(sw::manager_only))
+        .route("/distribution/{*rest}", get(routes::distribution::inspect))
         .route("/plugins", get(sw::plugins))
         .route("/plugins/pull", post(sw::plugin_install))
         .route("/plugins/create", post(sw::plugin_install))

@@ -654,3 +654,207 @@ fn swarm_and_plugins_as_a_non_swarm_node() {
     assert_eq!(code, 1);
     assert!(err.contains("plugin \"sshfs\" not found"), "{err}");
 }
+
+/// `X-Registry-Auth` for `user`/`pass`.
+fn auth_header(user: &str, pass: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE
+        .encode(json!({"username": user, "password": pass}).to_string())
+}
+
+/// The manifest `reference` (tag or digest) of `repo` as `reg` serves it.
+fn registry_manifest(reg: &images_support::Registry, repo: &str, reference: &str) -> Vec<u8> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(reg.addr).unwrap();
+    write!(
+        s,
+        "GET /v2/{repo}/manifests/{reference} HTTP/1.0\r\nHost: {}\r\nAccept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json\r\n\r\n",
+        reg.addr
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let at = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    buf[at + 4..].to_vec()
+}
+
+#[test]
+fn distribution_inspect_against_a_registry() {
+    let d = Daemon::start();
+    let reg = images_support::Registry::start();
+    let host = reg.host();
+    let arch = wharf_image::manifest::Platform::host().arch;
+    // 1. A single OCI image manifest: its descriptor and its config's platform.
+    let dir = tempfile::tempdir().unwrap();
+    let layer = images_support::tar_of(&[("etc/", b""), ("etc/motd", b"hi\n")]);
+    images_support::write_oci_layout(dir.path(), &[layer], "dist");
+    reg.seed(dir.path(), "team/app", "v1");
+    let digest = reg.digest("team/app", "v1").unwrap();
+    let manifest = registry_manifest(&reg, "team/app", "v1");
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!("/distribution/{host}/team/app:v1/json"),
+        None,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({
+            "Descriptor": {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest,
+                "size": manifest.len(),
+            },
+            "Platforms": [{"architecture": arch, "os": "linux"}],
+        })
+    );
+    // By digest, and with an API version prefix: the same answer.
+    let (st, by_digest) = json_req(
+        &d,
+        "GET",
+        &format!("/v1.45/distribution/{host}/team/app@{digest}/json"),
+        None,
+    );
+    assert_eq!((st, &by_digest), (200, &v));
+
+    // 2. An index: one platform per entry, as listed.
+    let idx_dir = tempfile::tempdir().unwrap();
+    let layer = images_support::tar_of(&[("etc/", b""), ("etc/motd", b"multi\n")]);
+    images_support::write_oci_layout(idx_dir.path(), &[layer], "multi");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(idx_dir.path().join("index.json")).unwrap()).unwrap();
+    let m = index["manifests"][0].clone();
+    let entry = |arch: &str, variant: Option<&str>| {
+        let mut e = json!({"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"],
+            "platform": {"architecture": arch, "os": "linux"}});
+        if let Some(v) = variant {
+            e["platform"]["variant"] = json!(v);
+        }
+        e
+    };
+    let image_index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry("amd64", None), entry("arm64", Some("v8"))],
+    }))
+    .unwrap();
+    let index_digest = wharf_image::Digest::from_bytes(&image_index);
+    std::fs::write(
+        idx_dir.path().join("blobs/sha256").join(index_digest.hex()),
+        &image_index,
+    )
+    .unwrap();
+    std::fs::write(
+        idx_dir.path().join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": index_digest.to_string(), "size": image_index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}))
+        .unwrap(),
+    )
+    .unwrap();
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--all",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}:latest", idx_dir.path().display()))
+        .arg(format!("docker://{host}/team/multi:latest"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!("/distribution/{host}/team/multi/json"),
+        None,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["Descriptor"]["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    // skopeo re-serialises the index: compare with what the registry serves.
+    let served = registry_manifest(&reg, "team/multi", "latest");
+    assert_eq!(
+        v["Descriptor"]["digest"],
+        wharf_image::Digest::from_bytes(&served).to_string()
+    );
+    assert_eq!(v["Descriptor"]["size"], served.len());
+    assert_eq!(
+        v["Platforms"],
+        json!([{"architecture": "amd64", "os": "linux"}, {"architecture": "arm64", "os": "linux", "variant": "v8"}])
+    );
+
+    // 3. docker-py's inspect_distribution reads the same answer.
+    let py = format!(
+        "import docker,json; c=docker.APIClient(base_url='unix://{}'); print(json.dumps(c.inspect_distribution('{host}/team/app:v1')))",
+        d.socket.display()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &py])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pyv: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pyv["Descriptor"]["digest"], digest);
+
+    // 4. Errors.
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!("/distribution/{host}/team/app:nope/json"),
+        None,
+    );
+    assert_eq!(st, 404, "{v}");
+    assert_eq!(v["message"], "manifest unknown: manifest unknown");
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!("/distribution/{}/json", "ab".repeat(32)),
+        None,
+    );
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (500, Some("no manifest found for full image ID"))
+    );
+    let (st, v) = json_req(&d, "GET", "/distribution/Team/App/json", None);
+    assert_eq!(st, 400, "{v}");
+
+    // 5. A registry that needs credentials: refused without, served with.
+    let locked = images_support::Registry::start_htpasswd("alice", "s3cret");
+    locked.seed(dir.path(), "private/app", "v1");
+    let lhost = locked.host();
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!("/distribution/{lhost}/private/app:v1/json"),
+        None,
+    );
+    assert_eq!(st, 401, "{v}");
+    let (st, v) = images_support::http(
+        &d.socket,
+        "GET",
+        &format!("/distribution/{lhost}/private/app:v1/json"),
+        &[("X-Registry-Auth", &auth_header("alice", "s3cret"))],
+        b"",
+    );
+    assert_eq!(st, 200, "{v}");
+    let v: Value = serde_json::from_str(&v).unwrap();
+    assert_eq!(
+        v["Descriptor"]["digest"],
+        locked.digest("private/app", "v1").unwrap()
+    );
+}

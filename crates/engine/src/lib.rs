@@ -9,6 +9,7 @@
 //! - [`networks`]: the predefined `host` and `none` networks ([`filters`]:
 //!   Docker's list filters); [`volumes`] and [`build_cache`]: what exists
 //!   of volumes and builds (no named volumes, no builder yet);
+//! - [`distribution`]: what a registry serves for a reference;
 //! - [`images`]: image lookup for containers, and the [`ImageService`]
 //!   (pull, push, tag, remove, save/load, import, disk usage);
 //! - [`model`]: the container domain types (also the persisted shape);
@@ -21,6 +22,7 @@
 
 pub mod build_cache;
 pub mod containers;
+pub mod distribution;
 pub mod error;
 pub mod etc_files;
 pub mod events;

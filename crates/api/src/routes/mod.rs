@@ -6,6 +6,7 @@ pub mod auth;
 pub mod build;
 pub mod commit;
 pub mod containers;
+pub mod distribution;
 pub mod exec;
 pub mod images;
 pub mod networks;
