@@ -55,13 +55,65 @@ pub struct Cli {
     pub cmd: Option<Cmd>,
 }
 
+const CP_ABOUT: &str = "Copy files/folders between a container and the local filesystem";
+const CP_LONG: &str = "Copy files/folders between a container and the local filesystem\n\nUse '-' as the source to read a tar archive from stdin\nand extract it to a directory destination in a container.\nUse '-' as the destination to stream a tar archive of a\ncontainer source to stdout.";
+const LOGIN_ABOUT: &str = "Authenticate to a registry";
+const LOGIN_LONG: &str =
+    "Authenticate to a registry.\nDefaults to Docker Hub if no server is specified.";
+const LOGOUT_ABOUT: &str = "Log out from a registry";
+const LOGOUT_LONG: &str =
+    "Log out from a registry.\nIf no server is specified, the default is defined by the daemon.";
+
+/// `--cgroupns`, as docker documents it.
+const CGROUPNS_HELP: &str = "Cgroup namespace to use (host|private)\n'host':    Run the container in the Docker host's cgroup namespace\n'private': Run the container in its own private cgroup namespace\n'':        Use the cgroup namespace as configured by the\n           default-cgroupns-mode option on the daemon (default)";
+
+/// `--format` of the listing commands, as docker documents it.
+pub const FORMAT_TABLE: &str = "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates";
+
+/// `--format` of the commands printing one document per object.
+pub const FORMAT_JSON: &str = "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates";
+
 impl Cli {
     /// The command tree with pflag's rules for flag values: a flag that
     /// takes a value takes the next argument even when it starts with `-`
     /// (`--cpus -1`, `-e -x`), and a flag whose value is optional (the
     /// `bool` ones such as `--sig-proxy`) takes it only after `=`.
     pub fn tree() -> Command {
+        // docker words create's --pull differently (typo included).
+        let create_pull = |c: Command| {
+            c.mut_arg("pull", |a| {
+                a.help("Pull image before creating (\"always\", \"|missing\", \"never\")")
+            })
+        };
+        // Defaults that depend on the environment, as docker prints them.
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let config = env("DOCKER_CONFIG").unwrap_or_else(|| {
+            format!("{}/.docker", env("HOME").unwrap_or_else(|| "/root".into()))
+        });
+        let certs = env("DOCKER_CERT_PATH").unwrap_or_else(|| config.clone());
         pflag_values(Cli::command())
+            .mut_arg("config", |a| {
+                a.help(format!(
+                    "Location of client config files (default {config:?})"
+                ))
+            })
+            .mut_arg("tlscacert", |a| {
+                a.help(format!(
+                    "Trust certs signed only by this CA (default \"{certs}/ca.pem\")"
+                ))
+            })
+            .mut_arg("tlscert", |a| {
+                a.help(format!(
+                    "Path to TLS certificate file (default \"{certs}/cert.pem\")"
+                ))
+            })
+            .mut_arg("tlskey", |a| {
+                a.help(format!(
+                    "Path to TLS key file (default \"{certs}/key.pem\")"
+                ))
+            })
+            .mut_subcommand("create", create_pull)
+            .mut_subcommand("container", |c| c.mut_subcommand("create", create_pull))
     }
 
     /// Parses a command line (program name first) against [`Cli::tree`].
@@ -129,7 +181,7 @@ pub enum Cmd {
     Unpause(Containers),
     /// List port mappings or a specific mapping for the container
     Port(PortArgs),
-    /// Copy files/folders between a container and the local filesystem
+    #[command(about = CP_ABOUT, long_about = CP_LONG)]
     Cp(CpArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(OneContainer),
@@ -157,9 +209,9 @@ pub enum Cmd {
     Load(LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
-    /// Authenticate to a registry
+    #[command(about = LOGIN_ABOUT, long_about = LOGIN_LONG)]
     Login(LoginArgs),
-    /// Log out from a registry
+    #[command(about = LOGOUT_ABOUT, long_about = LOGOUT_LONG)]
     Logout(LogoutArgs),
     /// Show the Docker version information
     Version(FormatOnly),
@@ -177,6 +229,7 @@ pub enum Cmd {
     #[command(subcommand)]
     System(SystemCmd),
     /// Generate the autocompletion script for the specified shell
+    #[command(hide = true)]
     Completion(CompletionArgs),
     /// Run the wharf daemon (wharfd) in the foreground
     #[command(disable_help_flag = true)]
@@ -187,18 +240,22 @@ pub enum Cmd {
 pub enum ContainerCmd {
     Attach(AttachArgs),
     Commit(CommitArgs),
+    #[command(about = CP_ABOUT, long_about = CP_LONG)]
     Cp(CpArgs),
     Create(CreateArgs),
     Diff(OneContainer),
     Exec(ExecArgs),
     Export(ExportArgs),
+    /// Display detailed information on one or more containers
     Inspect(ContainerInspectArgs),
     Kill(KillArgs),
     Logs(LogsArgs),
+    /// List containers
     #[command(visible_aliases = ["list", "ps"])]
     Ls(PsArgs),
     Pause(Containers),
     Port(PortArgs),
+    /// Remove all stopped containers
     Prune(PruneArgs),
     Rename(RenameArgs),
     Restart(StopArgs),
@@ -218,13 +275,17 @@ pub enum ContainerCmd {
 pub enum ImageCmd {
     History(HistoryArgs),
     Import(ImportArgs),
+    /// Display detailed information on one or more images
     Inspect(ImageInspectArgs),
     Load(LoadArgs),
+    /// List images
     #[command(visible_alias = "list")]
     Ls(ImagesArgs),
+    /// Remove unused images
     Prune(ImagePruneArgs),
     Pull(PullArgs),
     Push(PushArgs),
+    /// Remove one or more images
     #[command(visible_alias = "remove")]
     Rm(RmiArgs),
     Save(SaveArgs),
@@ -233,7 +294,7 @@ pub enum ImageCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum SystemCmd {
-    /// Show docker disk usage
+    /// Show wharf disk usage
     Df(DfArgs),
     /// Get real time events from the server
     Events(EventsArgs),
@@ -243,7 +304,8 @@ pub enum SystemCmd {
     Prune(SystemPruneArgs),
 }
 
-/// Flags shared by `run` and `create`.
+// Flags shared by `run` and `create` (a plain comment: clap would take a
+// doc comment as the commands' description).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ContainerOpts {
     /// Attach to STDIN, STDOUT or STDERR
@@ -342,7 +404,7 @@ pub struct ContainerOpts {
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(value_parser = flags::int, long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
-    /// Ulimit options
+    /// Ulimit options (default [])
     #[arg(value_parser = flags::ulimit, long, value_name = "ulimit")]
     pub ulimit: Vec<String>,
     /// Add Linux capabilities
@@ -417,7 +479,7 @@ pub struct ContainerOpts {
     /// Size of /dev/shm
     #[arg(value_parser = flags::bytes, long = "shm-size", value_name = "bytes")]
     pub shm_size: Option<String>,
-    /// Sysctl options
+    /// Sysctl options (default map[])
     #[arg(value_parser = flags::sysctl, long, value_name = "map")]
     pub sysctl: Vec<String>,
     /// Add a host device to the container
@@ -441,6 +503,104 @@ pub struct ContainerOpts {
     /// Write the container ID to the file
     #[arg(long, value_name = "string")]
     pub cidfile: Option<String>,
+    /// Add an annotation to the container (passed through to the OCI runtime) (default map[])
+    #[arg(long, value_name = "map")]
+    pub annotation: Vec<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)
+    #[arg(long = "blkio-weight", value_name = "uint16", value_parser = flags::uint16)]
+    pub blkio_weight: Option<u16>,
+    /// Block IO weight (relative device weight) (default [])
+    #[arg(long = "blkio-weight-device", value_name = "list", value_parser = flags::weight_device)]
+    pub blkio_weight_device: Vec<String>,
+    /// Optional parent cgroup for the container
+    #[arg(long = "cgroup-parent", value_name = "string")]
+    pub cgroup_parent: Option<String>,
+    #[arg(long, value_name = "string", help = CGROUPNS_HELP)]
+    pub cgroupns: Option<String>,
+    /// CPU count (Windows only)
+    #[arg(long = "cpu-count", value_name = "int", value_parser = flags::int)]
+    pub cpu_count: Option<i64>,
+    /// CPU percent (Windows only)
+    #[arg(long = "cpu-percent", value_name = "int", value_parser = flags::int)]
+    pub cpu_percent: Option<i64>,
+    /// Limit CPU real-time period in microseconds
+    #[arg(long = "cpu-rt-period", value_name = "int", value_parser = flags::int)]
+    pub cpu_rt_period: Option<i64>,
+    /// Limit CPU real-time runtime in microseconds
+    #[arg(long = "cpu-rt-runtime", value_name = "int", value_parser = flags::int)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Add a rule to the cgroup allowed devices list
+    #[arg(long = "device-cgroup-rule", value_name = "list", value_parser = flags::cgroup_rule)]
+    pub device_cgroup_rule: Vec<String>,
+    /// Limit read rate (bytes per second) from a device (default [])
+    #[arg(long = "device-read-bps", value_name = "list", value_parser = flags::throttle_bps)]
+    pub device_read_bps: Vec<String>,
+    /// Limit read rate (IO per second) from a device (default [])
+    #[arg(long = "device-read-iops", value_name = "list", value_parser = flags::throttle_iops)]
+    pub device_read_iops: Vec<String>,
+    /// Limit write rate (bytes per second) to a device (default [])
+    #[arg(long = "device-write-bps", value_name = "list", value_parser = flags::throttle_bps)]
+    pub device_write_bps: Vec<String>,
+    /// Limit write rate (IO per second) to a device (default [])
+    #[arg(long = "device-write-iops", value_name = "list", value_parser = flags::throttle_iops)]
+    pub device_write_iops: Vec<String>,
+    /// Skip image verification
+    #[arg(long = "disable-content-trust", value_parser = flags::boolean, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
+    pub disable_content_trust: bool,
+    /// Maximum IO bandwidth limit for the system drive (Windows only)
+    #[arg(long = "io-maxbandwidth", value_name = "bytes", value_parser = flags::bytes)]
+    pub io_maxbandwidth: Option<String>,
+    /// Maximum IOps limit for the system drive (Windows only)
+    #[arg(long = "io-maxiops", value_name = "uint", value_parser = flags::uint)]
+    pub io_maxiops: Option<u64>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long, value_name = "string")]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long, value_name = "string")]
+    pub ip6: Option<String>,
+    /// Container isolation technology
+    #[arg(long, value_name = "string")]
+    pub isolation: Option<String>,
+    /// Kernel memory limit
+    #[arg(long = "kernel-memory", value_name = "bytes", value_parser = flags::bytes)]
+    pub kernel_memory: Option<String>,
+    /// Add link to another container
+    #[arg(long, value_name = "list", value_parser = flags::link)]
+    pub link: Vec<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip", value_name = "list")]
+    pub link_local_ip: Vec<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "string")]
+    pub mac_address: Option<String>,
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(long = "memory-swappiness", value_name = "int", value_parser = flags::int, default_value_t = -1)]
+    pub memory_swappiness: i64,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long = "oom-score-adj", value_name = "int", value_parser = flags::int)]
+    pub oom_score_adj: Option<i64>,
+    /// Runtime to use for this container
+    #[arg(long, value_name = "string")]
+    pub runtime: Option<String>,
+    /// Storage driver options for the container
+    #[arg(long = "storage-opt", value_name = "list")]
+    pub storage_opt: Vec<String>,
+    /// User namespace to use
+    #[arg(long, value_name = "string")]
+    pub userns: Option<String>,
+    /// UTS namespace to use
+    #[arg(long, value_name = "string")]
+    pub uts: Option<String>,
+    /// Optional volume driver for the container
+    #[arg(long = "volume-driver", value_name = "string")]
+    pub volume_driver: Option<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -550,8 +710,7 @@ pub struct PsArgs {
     /// Filter output based on conditions provided
     #[arg(value_parser = flags::filter, short = 'f', long = "filter", value_name = "filter")]
     pub filter: Vec<String>,
-    /// Format output using a custom template
-    #[arg(long, value_name = "string")]
+    #[arg(help = FORMAT_TABLE, long, value_name = "string")]
     pub format: Option<String>,
     /// Show n last created containers (includes all states)
     #[arg(value_parser = flags::int, short = 'n', long = "last", default_value_t = -1, value_name = "int", allow_hyphen_values = true)]
@@ -610,6 +769,7 @@ pub struct AttachArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(override_usage = "wharf exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
 pub struct ExecArgs {
     /// Detached mode: run command in the background
     #[arg(short = 'd', long)]
@@ -651,13 +811,12 @@ pub struct ExecArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Format output using a custom template
-    #[arg(short = 'f', long, value_name = "string")]
+    #[arg(help = FORMAT_JSON, short = 'f', long, value_name = "string")]
     pub format: Option<String>,
     /// Display total file sizes if the type is container
     #[arg(short = 's', long)]
     pub size: bool,
-    /// Return JSON for specified type
+    /// Only inspect objects of the given type
     #[arg(long = "type", value_name = "string")]
     pub kind: Option<String>,
     #[arg(required = true, value_name = "NAME|ID")]
@@ -666,8 +825,7 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct ContainerInspectArgs {
-    /// Format output using a custom template
-    #[arg(short = 'f', long, value_name = "string")]
+    #[arg(help = FORMAT_JSON, short = 'f', long, value_name = "string")]
     pub format: Option<String>,
     /// Display total file sizes
     #[arg(short = 's', long)]
@@ -678,14 +836,14 @@ pub struct ContainerInspectArgs {
 
 #[derive(Debug, Args)]
 pub struct ImageInspectArgs {
-    /// Format output using a custom template
-    #[arg(short = 'f', long, value_name = "string")]
+    #[arg(help = FORMAT_JSON, short = 'f', long, value_name = "string")]
     pub format: Option<String>,
     #[arg(required = true, value_name = "IMAGE")]
     pub names: Vec<String>,
 }
 
 #[derive(Debug, Args)]
+#[command(override_usage = "wharf top CONTAINER [ps OPTIONS]")]
 pub struct TopArgs {
     #[arg(value_name = "CONTAINER")]
     pub container: String,
@@ -702,8 +860,7 @@ pub struct StatsArgs {
     /// Show all containers (default shows just running)
     #[arg(short = 'a', long)]
     pub all: bool,
-    /// Format output using a custom template
-    #[arg(long, value_name = "string")]
+    #[arg(help = FORMAT_TABLE, long, value_name = "string")]
     pub format: Option<String>,
     /// Disable streaming stats and only pull the first result
     #[arg(long = "no-stream")]
@@ -744,6 +901,9 @@ pub struct PortArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "wharf cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\twharf cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
+)]
 pub struct CpArgs {
     /// Archive mode (copy all uid/gid information)
     #[arg(short = 'a', long)]
@@ -751,7 +911,7 @@ pub struct CpArgs {
     /// Always follow symbol link in SRC_PATH
     #[arg(short = 'L', long = "follow-link")]
     pub follow_link: bool,
-    /// Suppress progress output during copy
+    /// Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached
     #[arg(short = 'q', long)]
     pub quiet: bool,
     #[arg(value_name = "SRC")]
@@ -791,6 +951,18 @@ pub struct CommitArgs {
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)
+    #[arg(long = "blkio-weight", value_name = "uint16", value_parser = flags::uint16)]
+    pub blkio_weight: Option<u16>,
+    /// Limit the CPU real-time period in microseconds
+    #[arg(long = "cpu-rt-period", value_name = "int", value_parser = flags::int)]
+    pub cpu_rt_period: Option<i64>,
+    /// Limit the CPU real-time runtime in microseconds
+    #[arg(long = "cpu-rt-runtime", value_name = "int", value_parser = flags::int)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "string")]
+    pub cpuset_mems: Option<String>,
     /// Number of CPUs
     #[arg(value_parser = flags::cpus, long, value_name = "decimal")]
     pub cpus: Option<String>,
@@ -827,6 +999,9 @@ pub struct UpdateArgs {
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
+    /// Skip image verification
+    #[arg(long = "disable-content-trust", value_parser = flags::boolean, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
+    pub disable_content_trust: bool,
     /// Download all tagged images in the repository
     #[arg(short = 'a', long = "all-tags")]
     pub all_tags: bool,
@@ -842,6 +1017,9 @@ pub struct PullArgs {
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
+    /// Skip image signing
+    #[arg(long = "disable-content-trust", value_parser = flags::boolean, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
+    pub disable_content_trust: bool,
     /// Push all tags of an image to the repository
     #[arg(short = 'a', long = "all-tags")]
     pub all_tags: bool,
@@ -863,8 +1041,7 @@ pub struct ImagesArgs {
     /// Filter output based on conditions provided
     #[arg(value_parser = flags::filter, short = 'f', long = "filter", value_name = "filter")]
     pub filter: Vec<String>,
-    /// Format output using a custom template
-    #[arg(long, value_name = "string")]
+    #[arg(help = FORMAT_TABLE, long, value_name = "string")]
     pub format: Option<String>,
     /// Don't truncate output
     #[arg(long = "no-trunc")]
@@ -898,8 +1075,7 @@ pub struct TagArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// Format output using a custom template
-    #[arg(long, value_name = "string")]
+    #[arg(help = FORMAT_TABLE, long, value_name = "string")]
     pub format: Option<String>,
     /// Print sizes and dates in human readable format
     #[arg(value_parser = flags::boolean, short = 'H', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
@@ -973,8 +1149,7 @@ pub struct LogoutArgs {
 
 #[derive(Debug, Args)]
 pub struct FormatOnly {
-    /// Format output using a custom template
-    #[arg(short = 'f', long, value_name = "string")]
+    #[arg(help = FORMAT_JSON, short = 'f', long, value_name = "string")]
     pub format: Option<String>,
 }
 
@@ -983,8 +1158,7 @@ pub struct EventsArgs {
     /// Filter output based on conditions provided
     #[arg(value_parser = flags::filter, short = 'f', long = "filter", value_name = "filter")]
     pub filter: Vec<String>,
-    /// Format output using a custom template
-    #[arg(long, value_name = "string")]
+    #[arg(help = FORMAT_JSON, long, value_name = "string")]
     pub format: Option<String>,
     /// Show all events created since timestamp
     #[arg(long, value_name = "string")]
@@ -996,8 +1170,7 @@ pub struct EventsArgs {
 
 #[derive(Debug, Args)]
 pub struct DfArgs {
-    /// Format output using a custom template
-    #[arg(long, value_name = "string")]
+    #[arg(help = FORMAT_TABLE, long, value_name = "string")]
     pub format: Option<String>,
     /// Show detailed information on space usage
     #[arg(short = 'v', long)]

@@ -7,6 +7,12 @@
 
 use clap::{Arg, ArgAction, Command};
 
+/// The root's "Common Commands", in docker's order.
+const COMMON: &[&str] = &[
+    "run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version",
+    "info",
+];
+
 /// The command path named on the command line (`["container", "ls"]`),
 /// skipping flags and their values.
 pub fn path_from_args(root: &Command, args: &[String]) -> Vec<String> {
@@ -69,10 +75,16 @@ fn aliases(root: &Command, path: &[String]) -> Vec<String> {
         (&["ps"], &["container", "ls"]),
         (&["images"], &["image", "ls"]),
         (&["rmi"], &["image", "rm"]),
+        (&["rm"], &["container", "rm"]),
         (&["events"], &["system", "events"]),
         (&["info"], &["system", "info"]),
     ];
     let mut forms: Vec<Vec<&str>> = Vec::new();
+    // `inspect` (any object) and `container/image inspect` are different
+    // commands in docker.
+    if p.last() == Some(&"inspect") {
+        return Vec::new();
+    }
     for (top, managed) in pairs {
         if p == *top || p == *managed {
             forms = vec![managed.to_vec(), top.to_vec()];
@@ -108,14 +120,18 @@ pub fn render(root: &Command, path: &[String], width: usize) -> String {
     } else {
         format!("wharf {}", path.join(" "))
     };
-    let about = cmd
-        .get_about()
-        .map(|a| a.to_string())
+    // The long description when there is one (`login`, `cp`).
+    let text = |c: &Command| {
+        c.get_long_about()
+            .or_else(|| c.get_about())
+            .map(|a| a.to_string())
+    };
+    let about = text(cmd)
         .or_else(|| {
             // A management form documented at the top level.
             path.last()
                 .and_then(|l| root.find_subcommand(l))
-                .and_then(|c| c.get_about().map(|a| a.to_string()))
+                .and_then(text)
         })
         .or_else(|| {
             // `container ls` is documented as `ps`.
@@ -123,11 +139,7 @@ pub fn render(root: &Command, path: &[String], width: usize) -> String {
                 .iter()
                 .filter_map(|a| a.strip_prefix("wharf "))
                 .filter(|a| !a.contains(' '))
-                .find_map(|top| {
-                    root.find_subcommand(top)?
-                        .get_about()
-                        .map(|a| a.to_string())
-                })
+                .find_map(|top| root.find_subcommand(top).and_then(text))
         })
         .unwrap_or_default();
     let mut out = String::new();
@@ -138,17 +150,51 @@ pub fn render(root: &Command, path: &[String], width: usize) -> String {
         } else {
             format!("{name} COMMAND")
         };
-        out.push_str(&format!("Usage:  {usage}\n\n{about}\n\nCommands:\n"));
-        for s in subs {
-            let a = s
-                .get_about()
+        out.push_str(&format!("Usage:  {usage}\n\n{about}\n"));
+        let about_of = |s: &Command| {
+            s.get_about()
                 .map(|a| a.to_string())
                 .or_else(|| {
                     root.find_subcommand(s.get_name())
                         .and_then(|t| t.get_about().map(|a| a.to_string()))
                 })
-                .unwrap_or_default();
-            out.push_str(&format!("  {:<11} {a}\n", s.get_name()));
+                .unwrap_or_default()
+        };
+        // The root groups its commands as docker's does; a management
+        // command lists its own, sorted.
+        let mut groups: Vec<(&str, Vec<&Command>)> = Vec::new();
+        if path.is_empty() {
+            let (common, management, rest): (Vec<&Command>, Vec<&Command>, Vec<&Command>) = {
+                let c: Vec<&Command> = COMMON
+                    .iter()
+                    .filter_map(|n| subs.iter().copied().find(|s| s.get_name() == *n))
+                    .collect();
+                let m: Vec<&Command> = subs
+                    .iter()
+                    .copied()
+                    .filter(|s| s.has_subcommands())
+                    .collect();
+                let r: Vec<&Command> = subs
+                    .iter()
+                    .copied()
+                    .filter(|s| !s.has_subcommands() && !COMMON.contains(&s.get_name()))
+                    .collect();
+                (c, m, r)
+            };
+            groups.push(("Common Commands", common));
+            groups.push(("Management Commands", management));
+            groups.push(("Commands", rest));
+        } else {
+            groups.push(("Commands", subs));
+        }
+        for (title, mut list) in groups {
+            if title != "Common Commands" {
+                list.sort_by_key(|c| c.get_name());
+            }
+            out.push_str(&format!("\n{title}:\n"));
+            for s in list {
+                out.push_str(&format!("  {:<11} {}\n", s.get_name(), about_of(s)));
+            }
         }
         if path.is_empty() {
             out.push_str("\nGlobal Options:\n");
@@ -157,6 +203,11 @@ pub fn render(root: &Command, path: &[String], width: usize) -> String {
         out.push_str(&format!(
             "\nRun '{name} COMMAND --help' for more information on a command.\n"
         ));
+        if path.is_empty() {
+            out.push_str(
+                "\nFor more help on how to use Docker, head to https://docs.docker.com/go/guides/\n",
+            );
+        }
         return out;
     }
     out.push_str(&format!("Usage:  {}\n\n{about}\n", usage(root, path)));
@@ -186,14 +237,20 @@ pub fn usage(root: &Command, path: &[String]) -> String {
     match cmd.get_overridden_usage() {
         Some(u) => {
             let u = u.to_string();
-            // `wharf run [...]` also fits `wharf container run [...]`.
+            // `wharf run [...]` also fits `wharf container run [...]`;
+            // further lines (cp's second form) stay as written.
             match u.split_once(' ').and_then(|(_, rest)| rest.split_once(' ')) {
                 Some((_, args)) => format!("{name} {args}"),
                 None => u,
             }
         }
         None => {
-            let mut u = format!("{name} [OPTIONS]");
+            // docker writes [OPTIONS] only for commands that have options.
+            let mut u = if visible_flags(cmd).is_empty() {
+                name
+            } else {
+                format!("{name} [OPTIONS]")
+            };
             for a in cmd.get_positionals() {
                 let v = a
                     .get_value_names()
@@ -202,16 +259,30 @@ pub fn usage(root: &Command, path: &[String]) -> String {
                     .unwrap_or_else(|| a.get_id().to_string().to_uppercase());
                 let many = matches!(a.get_action(), ArgAction::Append)
                     || a.get_num_args().is_some_and(|n| n.max_values() > 1);
-                let one = if many { format!("{v} [{v}...]") } else { v };
-                if a.is_required_set() {
-                    u.push_str(&format!(" {one}"));
-                } else {
-                    u.push_str(&format!(" [{one}]"));
-                }
+                let one = match (many, a.is_required_set()) {
+                    (true, true) => format!(" {v} [{v}...]"),
+                    (true, false) => format!(" [{v}...]"),
+                    (false, true) => format!(" {v}"),
+                    (false, false) => format!(" [{v}]"),
+                };
+                u.push_str(&one);
             }
             u
         }
     }
+}
+
+/// The flags a command documents: all but clap's own `--help` (a
+/// command's own `--help`, as run's, documented "Print usage", stays).
+fn visible_flags(cmd: &Command) -> Vec<&Arg> {
+    cmd.get_arguments()
+        .filter(|a| {
+            !a.is_positional()
+                && !a.is_hide_set()
+                && (a.get_long() != Some("help")
+                    || a.get_help().is_some_and(|h| h.to_string() == "Print usage"))
+        })
+        .collect()
 }
 
 /// docker's report of a command line it cannot parse: the message, the
@@ -242,10 +313,7 @@ fn display_name(path: &[String]) -> String {
 
 /// pflag's `FlagUsagesWrapped`: flags sorted by long name.
 fn options(cmd: &Command, width: usize) -> String {
-    let mut flags: Vec<&Arg> = cmd
-        .get_arguments()
-        .filter(|a| !a.is_positional() && !a.is_hide_set() && a.get_long() != Some("help"))
-        .collect();
+    let mut flags = visible_flags(cmd);
     flags.sort_by_key(|a| a.get_long().unwrap_or("").to_owned());
     let mut lines = Vec::new();
     let mut maxlen = 0;

@@ -246,6 +246,8 @@ pub fn build(o: &ContainerOpts, detach: bool) -> Result<Value, OptsError> {
         set("IpcMode", json!(p));
     }
 
+    passthrough(o, &mut hc)?;
+
     let mut c = Map::new();
     let mut put = |k: &str, v: Value| {
         c.insert(k.to_owned(), v);
@@ -340,9 +342,168 @@ pub fn build(o: &ContainerOpts, detach: bool) -> Result<Value, OptsError> {
         }
         put("Healthcheck", Value::Object(h));
     }
+    if let Some(m) = &o.mac_address {
+        // API < 1.44 read it here; newer daemons from the endpoint.
+        c.insert("MacAddress".into(), json!(m));
+    }
     c.insert("HostConfig".into(), Value::Object(hc));
-    c.insert("NetworkingConfig".into(), json!({"EndpointsConfig": {}}));
+    c.insert("NetworkingConfig".into(), networking(o)?);
     Ok(Value::Object(c))
+}
+
+/// The flags docker passes to the daemon as they are (the daemon judges
+/// them), each into the HostConfig field of the same name.
+fn passthrough(o: &ContainerOpts, hc: &mut Map<String, Value>) -> Result<(), OptsError> {
+    let mut set = |k: &str, v: Value| {
+        hc.insert(k.to_owned(), v);
+    };
+    if !o.disable_content_trust {
+        return Err(OptsError::Message(
+            "image verification (content trust) is not supported: leave --disable-content-trust at true"
+                .into(),
+        ));
+    }
+    if !o.annotation.is_empty() {
+        set("Annotations", Value::Object(opts::kv_map(&o.annotation)));
+    }
+    if let Some(w) = o.blkio_weight {
+        set("BlkioWeight", json!(w));
+    }
+    let device_list =
+        |items: &[String], field: &str, rate: &dyn Fn(&str) -> Result<i64, OptsError>| {
+            items
+                .iter()
+                .map(|s| {
+                    let (path, v) = s.split_once(':').unwrap_or((s, ""));
+                    Ok(json!({"Path": path, field: rate(v)?}))
+                })
+                .collect::<Result<Vec<Value>, OptsError>>()
+        };
+    let weight = |v: &str| {
+        v.parse::<i64>()
+            .map_err(|_| OptsError::Message(format!("invalid weight for device: {v}")))
+    };
+    let bps = |v: &str| opts::mem("--device-read-bps", v);
+    let iops = |v: &str| {
+        v.parse::<i64>()
+            .map_err(|_| OptsError::Message(format!("invalid rate for device: {v}")))
+    };
+    for (flag, items, field, rate) in [
+        (
+            "BlkioWeightDevice",
+            &o.blkio_weight_device,
+            "Weight",
+            &weight as &dyn Fn(&str) -> Result<i64, OptsError>,
+        ),
+        ("BlkioDeviceReadBps", &o.device_read_bps, "Rate", &bps),
+        ("BlkioDeviceWriteBps", &o.device_write_bps, "Rate", &bps),
+        ("BlkioDeviceReadIOps", &o.device_read_iops, "Rate", &iops),
+        ("BlkioDeviceWriteIOps", &o.device_write_iops, "Rate", &iops),
+    ] {
+        if !items.is_empty() {
+            set(flag, Value::Array(device_list(items, field, rate)?));
+        }
+    }
+    if let Some(p) = &o.cgroup_parent {
+        set("CgroupParent", json!(p));
+    }
+    if let Some(m) = &o.cgroupns {
+        if !matches!(m.as_str(), "" | "host" | "private") {
+            return Err(OptsError::Message("--cgroupns: invalid CGROUP mode".into()));
+        }
+        set("CgroupnsMode", json!(m));
+    }
+    for (field, v) in [
+        ("CpuCount", o.cpu_count),
+        ("CpuPercent", o.cpu_percent),
+        ("CpuRealtimePeriod", o.cpu_rt_period),
+        ("CpuRealtimeRuntime", o.cpu_rt_runtime),
+        ("OomScoreAdj", o.oom_score_adj),
+    ] {
+        if let Some(v) = v {
+            set(field, json!(v));
+        }
+    }
+    if !o.device_cgroup_rule.is_empty() {
+        set("DeviceCgroupRules", json!(o.device_cgroup_rule));
+    }
+    if let Some(b) = &o.io_maxbandwidth {
+        set(
+            "IOMaximumBandwidth",
+            json!(opts::mem("--io-maxbandwidth", b)?),
+        );
+    }
+    if let Some(n) = o.io_maxiops {
+        set("IOMaximumIOps", json!(n));
+    }
+    if let Some(k) = &o.kernel_memory {
+        set("KernelMemory", json!(opts::mem("--kernel-memory", k)?));
+    }
+    if o.memory_swappiness != -1 {
+        set("MemorySwappiness", json!(o.memory_swappiness));
+    }
+    if !o.link.is_empty() {
+        set("Links", json!(o.link));
+    }
+    if !o.storage_opt.is_empty() {
+        if o.storage_opt.iter().any(|s| !s.contains('=')) {
+            return Err(OptsError::Message("invalid storage option".into()));
+        }
+        set("StorageOpt", Value::Object(opts::kv_map(&o.storage_opt)));
+    }
+    for (field, v) in [
+        ("Isolation", &o.isolation),
+        ("Runtime", &o.runtime),
+        ("UsernsMode", &o.userns),
+        ("UTSMode", &o.uts),
+        ("VolumeDriver", &o.volume_driver),
+    ] {
+        if let Some(v) = v {
+            set(field, json!(v));
+        }
+    }
+    if !o.volumes_from.is_empty() {
+        set("VolumesFrom", json!(o.volumes_from));
+    }
+    Ok(())
+}
+
+/// `NetworkingConfig`: the endpoint of `--network` (or the default
+/// network) when `--ip`, `--ip6`, `--link-local-ip`, `--network-alias` or
+/// `--mac-address` configure it.
+fn networking(o: &ContainerOpts) -> Result<Value, OptsError> {
+    let mut ep = Map::new();
+    let mut ipam = Map::new();
+    if let Some(ip) = &o.ip {
+        ipam.insert("IPv4Address".into(), json!(ip));
+    }
+    if let Some(ip) = &o.ip6 {
+        ipam.insert("IPv6Address".into(), json!(ip));
+    }
+    if !o.link_local_ip.is_empty() {
+        ipam.insert("LinkLocalIPs".into(), json!(o.link_local_ip));
+    }
+    if !ipam.is_empty() {
+        ep.insert("IPAMConfig".into(), Value::Object(ipam));
+    }
+    let network = o.network.clone().unwrap_or_else(|| "default".into());
+    if !o.network_alias.is_empty() {
+        if matches!(network.as_str(), "default" | "bridge" | "host" | "none")
+            || network.starts_with("container:")
+        {
+            return Err(OptsError::Message(
+                "network-scoped aliases are only supported for user-defined networks".into(),
+            ));
+        }
+        ep.insert("Aliases".into(), json!(o.network_alias));
+    }
+    if let Some(m) = &o.mac_address {
+        ep.insert("MacAddress".into(), json!(m));
+    }
+    if ep.is_empty() {
+        return Ok(json!({"EndpointsConfig": {}}));
+    }
+    Ok(json!({"EndpointsConfig": {network: ep}}))
 }
 
 #[cfg(test)]
@@ -451,5 +612,107 @@ mod tests {
             "a bad size stops the command line"
         );
         assert!(body(&["--pull", "sometimes", "busybox"]).is_err());
+    }
+
+    #[test]
+    fn rare_flags_reach_their_api_fields() {
+        let b = body(&[
+            "--annotation",
+            "a=b",
+            "--blkio-weight",
+            "300",
+            "--blkio-weight-device",
+            "/dev/sda:200",
+            "--device-read-bps",
+            "/dev/sda:1mb",
+            "--device-write-iops",
+            "/dev/sda:100",
+            "--cgroup-parent",
+            "/p",
+            "--cgroupns",
+            "host",
+            "--cpu-rt-runtime",
+            "950",
+            "--device-cgroup-rule",
+            "c 1:3 mr",
+            "--kernel-memory",
+            "64m",
+            "--link",
+            "db:d",
+            "--memory-swappiness",
+            "10",
+            "--oom-score-adj",
+            "-500",
+            "--runtime",
+            "crun",
+            "--storage-opt",
+            "size=1G",
+            "--userns",
+            "host",
+            "--uts",
+            "host",
+            "--volume-driver",
+            "local",
+            "--volumes-from",
+            "other:ro",
+            "--network",
+            "net1",
+            "--ip",
+            "10.1.0.5",
+            "--network-alias",
+            "web",
+            "--mac-address",
+            "92:d0:c6:0a:29:33",
+            "busybox",
+        ])
+        .unwrap();
+        let hc = &b["HostConfig"];
+        assert_eq!(hc["Annotations"], json!({"a": "b"}));
+        assert_eq!(hc["BlkioWeight"], json!(300));
+        assert_eq!(
+            hc["BlkioWeightDevice"],
+            json!([{"Path": "/dev/sda", "Weight": 200}])
+        );
+        assert_eq!(
+            hc["BlkioDeviceReadBps"],
+            json!([{"Path": "/dev/sda", "Rate": 1_048_576}])
+        );
+        assert_eq!(
+            hc["BlkioDeviceWriteIOps"],
+            json!([{"Path": "/dev/sda", "Rate": 100}])
+        );
+        assert_eq!(hc["CgroupParent"], json!("/p"));
+        assert_eq!(hc["CgroupnsMode"], json!("host"));
+        assert_eq!(hc["CpuRealtimeRuntime"], json!(950));
+        assert_eq!(hc["DeviceCgroupRules"], json!(["c 1:3 mr"]));
+        assert_eq!(hc["KernelMemory"], json!(67_108_864));
+        assert_eq!(hc["Links"], json!(["db:d"]));
+        assert_eq!(hc["MemorySwappiness"], json!(10));
+        assert_eq!(hc["OomScoreAdj"], json!(-500));
+        assert_eq!(hc["Runtime"], json!("crun"));
+        assert_eq!(hc["StorageOpt"], json!({"size": "1G"}));
+        assert_eq!(
+            (&hc["UsernsMode"], &hc["UTSMode"]),
+            (&json!("host"), &json!("host"))
+        );
+        assert_eq!(hc["VolumeDriver"], json!("local"));
+        assert_eq!(hc["VolumesFrom"], json!(["other:ro"]));
+        assert_eq!(
+            b["NetworkingConfig"],
+            json!({"EndpointsConfig": {"net1": {
+                "IPAMConfig": {"IPv4Address": "10.1.0.5"},
+                "Aliases": ["web"],
+                "MacAddress": "92:d0:c6:0a:29:33"
+            }}})
+        );
+        // Defaults send nothing new.
+        let b = body(&["busybox"]).unwrap();
+        assert!(b["HostConfig"].get("MemorySwappiness").is_none());
+        assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {}}));
+        // docker's post-parse refusals.
+        assert!(body(&["--cgroupns", "bad", "busybox"]).is_err());
+        assert!(body(&["--storage-opt", "x", "busybox"]).is_err());
+        assert!(body(&["--network-alias", "x", "busybox"]).is_err());
+        assert!(body(&["--disable-content-trust=false", "busybox"]).is_err());
     }
 }

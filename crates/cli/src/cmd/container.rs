@@ -853,6 +853,18 @@ pub async fn update(app: &mut App, a: &UpdateArgs) -> anyhow::Result<()> {
     if let Some(v) = &a.cpuset_cpus {
         u.insert("CpusetCpus".into(), json!(v));
     }
+    if let Some(v) = &a.cpuset_mems {
+        u.insert("CpusetMems".into(), json!(v));
+    }
+    if let Some(v) = a.blkio_weight {
+        u.insert("BlkioWeight".into(), json!(v));
+    }
+    if let Some(v) = a.cpu_rt_period {
+        u.insert("CpuRealtimePeriod".into(), json!(v));
+    }
+    if let Some(v) = a.cpu_rt_runtime {
+        u.insert("CpuRealtimeRuntime".into(), json!(v));
+    }
     if let Some(v) = &a.memory {
         u.insert("Memory".into(), json!(opts::mem("-m, --memory", v)?));
     }

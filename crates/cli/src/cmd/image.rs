@@ -143,7 +143,19 @@ pub async fn pull(
     }
 }
 
+/// `--disable-content-trust=false` asks for notary signatures, which
+/// wharf does not implement: refused rather than ignored.
+fn no_content_trust(disabled: bool) -> anyhow::Result<()> {
+    if !disabled {
+        anyhow::bail!(
+            "image verification (content trust) is not supported: leave --disable-content-trust at true"
+        );
+    }
+    Ok(())
+}
+
 pub async fn cmd_pull(app: &mut App, a: &PullArgs) -> anyhow::Result<()> {
+    no_content_trust(a.disable_content_trust)?;
     let c = app.client().await?;
     if !a.all_tags && split_tag(&a.name).1.is_none() && !a.name.contains('@') && !a.quiet {
         println!("Using default tag: latest");
@@ -154,6 +166,7 @@ pub async fn cmd_pull(app: &mut App, a: &PullArgs) -> anyhow::Result<()> {
 }
 
 pub async fn cmd_push(app: &mut App, a: &PushArgs) -> anyhow::Result<()> {
+    no_content_trust(a.disable_content_trust)?;
     let c = app.client().await?;
     let (name, tag) = split_tag(&a.name);
     if tag.is_none() && !a.all_tags && !a.quiet {

@@ -167,6 +167,96 @@ pub fn ip(s: &str) -> Result<String, String> {
         .map_err(|_| format!("IP address is not correctly formatted: {s}"))
 }
 
+/// `--link name[:alias]`.
+pub fn link(s: &str) -> Result<String, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() > 2 || parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("bad format for links: {s}"));
+    }
+    Ok(s.to_owned())
+}
+
+/// `--device-read-bps /dev/sda:1mb` (a size per second).
+pub fn throttle_bps(s: &str) -> Result<String, String> {
+    let rate = device_path(s)?;
+    match crate::format::units::ram_in_bytes(rate) {
+        Ok(r) if r >= 0 => Ok(s.to_owned()),
+        _ => Err(format!(
+            "invalid rate for device: {s}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb"
+        )),
+    }
+}
+
+/// `--device-read-iops /dev/sda:1000`.
+pub fn throttle_iops(s: &str) -> Result<String, String> {
+    let rate = device_path(s)?;
+    rate.parse::<u64>().map(|_| s.to_owned()).map_err(|_| {
+        format!(
+            "invalid rate for device: {s}. The correct format is <device-path>:<number>. Number must be a positive integer"
+        )
+    })
+}
+
+/// `/dev/x:rest` as docker's device validators check it; returns `rest`.
+fn device_path(s: &str) -> Result<&str, String> {
+    match s.split_once(':') {
+        Some((p, rest)) if !p.is_empty() => {
+            if p.starts_with("/dev/") {
+                Ok(rest)
+            } else {
+                Err(format!("bad format for device path: {s}"))
+            }
+        }
+        _ => Err(format!("bad format: {s}")),
+    }
+}
+
+/// `--blkio-weight-device /dev/sda:300`.
+pub fn weight_device(s: &str) -> Result<String, String> {
+    let w = device_path(s)?;
+    match w.parse::<u16>() {
+        Ok(n) if n == 0 || (10..=1000).contains(&n) => Ok(s.to_owned()),
+        _ => Err(format!("invalid weight for device: {s}")),
+    }
+}
+
+/// Go's `strconv.ParseUint(s, 0, 16)` for `uint16` flags.
+pub fn uint16(s: &str) -> Result<u16, String> {
+    let syntax = || format!("strconv.ParseUint: parsing {s:?}: invalid syntax");
+    if s.starts_with(['-', '+']) {
+        return Err(syntax());
+    }
+    let v = int(s).map_err(|e| e.replace("ParseInt", "ParseUint"))?;
+    u16::try_from(v).map_err(|_| format!("strconv.ParseUint: parsing {s:?}: value out of range"))
+}
+
+/// Go's `strconv.ParseUint(s, 0, 64)` for `uint` flags.
+pub fn uint(s: &str) -> Result<u64, String> {
+    if s.starts_with(['-', '+']) {
+        return Err(format!("strconv.ParseUint: parsing {s:?}: invalid syntax"));
+    }
+    let v = int(s).map_err(|e| e.replace("ParseInt", "ParseUint"))?;
+    u64::try_from(v).map_err(|_| format!("strconv.ParseUint: parsing {s:?}: value out of range"))
+}
+
+/// `--device-cgroup-rule 'c 1:3 mr'`.
+pub fn cgroup_rule(s: &str) -> Result<String, String> {
+    let bad = || format!("invalid device cgroup format '{s}'");
+    let parts: Vec<&str> = s.split(' ').collect();
+    let [kind, nums, perms] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let num_ok = |n: &str| n == "*" || (!n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+    let nums_ok = nums
+        .split_once(':')
+        .is_some_and(|(a, b)| num_ok(a) && num_ok(b));
+    let perms_ok = (1..=3).contains(&perms.len()) && perms.chars().all(|c| "rwm".contains(c));
+    if !matches!(*kind, "a" | "b" | "c") || !nums_ok || !perms_ok {
+        return Err(bad());
+    }
+    Ok(s.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +288,14 @@ mod tests {
             Err(r#"strconv.ParseInt: parsing "99999999999999999999": value out of range"#.into())
         );
         assert_eq!(int("-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(
+            uint16("70000"),
+            Err(r#"strconv.ParseUint: parsing "70000": value out of range"#.into())
+        );
+        assert_eq!(
+            uint16("-1"),
+            Err(r#"strconv.ParseUint: parsing "-1": invalid syntax"#.into())
+        );
     }
 
     #[test]
