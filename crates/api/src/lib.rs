@@ -82,6 +82,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/images/prune", post(i::prune))
         .route("/images/get", get(i::save_many))
         .route("/images/load", post(i::load))
+        .route("/images/search", get(routes::search::search))
         .route("/images/{*name}", any(i::by_name))
         .route("/commit", post(routes::commit::commit))
         .route("/auth", post(auth::login))

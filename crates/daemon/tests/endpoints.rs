@@ -858,3 +858,249 @@ fn distribution_inspect_against_a_registry() {
         locked.digest("private/app", "v1").unwrap()
     );
 }
+
+/// A registry index on 127.0.0.1 serving `/v1/_ping` and `/v1/search` over
+/// plain HTTP, recording each request's target and auth headers; stopped
+/// on drop.
+struct Index {
+    addr: std::net::SocketAddr,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Index {
+    fn start() -> Index {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                // A TLS hello is not a request line: drop the connection.
+                if reader.read_line(&mut line).is_err() || !line.starts_with("GET ") {
+                    continue;
+                }
+                let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let (mut auth, mut token) = (String::new(), String::new());
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        match k.to_ascii_lowercase().as_str() {
+                            "authorization" => auth = v.trim().to_owned(),
+                            "x-docker-token" => token = v.trim().to_owned(),
+                            _ => {}
+                        }
+                    }
+                }
+                seen2.lock().unwrap().push((target.clone(), auth, token));
+                let body = if target == "/v1/_ping" {
+                    "true".to_owned()
+                } else if target.starts_with("/v1/search?") {
+                    json!({"query": "foo", "num_results": 3, "results": [
+                        {"name": "foo/one", "description": "first of foo", "star_count": 5, "is_official": false, "is_automated": true},
+                        {"name": "foo", "description": "the foo", "star_count": 100, "is_official": true, "is_automated": false},
+                        {"name": "foo/two", "description": "second", "star_count": 1, "is_official": false, "is_automated": false}
+                    ]})
+                    .to_string()
+                } else {
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    continue;
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Index {
+            addr,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The search requests received so far: (target, Authorization, X-Docker-Token).
+    fn searches(&self) -> Vec<(String, String, String)> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _, _)| t.starts_with("/v1/search"))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn image_search_on_a_loopback_index() {
+    let d = Daemon::start();
+    let index = Index::start();
+    let term = format!("{}/foo", index.addr);
+    let q = |extra: &str| format!("/images/search?term={term}{extra}");
+
+    // 1. The index's results, is_automated forced false, dockerd's fields.
+    let (st, v) = json_req(&d, "GET", &q(""), None);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v,
+        json!([
+            {"star_count": 5, "is_official": false, "name": "foo/one", "is_automated": false, "description": "first of foo"},
+            {"star_count": 100, "is_official": true, "name": "foo", "is_automated": false, "description": "the foo"},
+            {"star_count": 1, "is_official": false, "name": "foo/two", "is_automated": false, "description": "second"}
+        ])
+    );
+    let last = index.searches().pop().unwrap();
+    assert_eq!(last.0, "/v1/search?q=foo&n=25");
+    assert_eq!((last.1.as_str(), last.2.as_str()), ("", "true"));
+
+    // 2. Filters and limits.
+    let names = |extra: &str| -> Vec<String> {
+        let (st, v) = json_req(&d, "GET", &q(extra), None);
+        assert_eq!(st, 200, "{v}");
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let f = |v: Value| format!("&filters={}", filters(v));
+    assert_eq!(names(&f(json!({"is-official": ["true"]}))), ["foo"]);
+    assert_eq!(
+        names(&f(json!({"is-official": ["false"]}))),
+        ["foo/one", "foo/two"]
+    );
+    assert_eq!(names(&f(json!({"stars": ["3"]}))), ["foo/one", "foo"]);
+    assert_eq!(names(&f(json!({"stars": ["3", "50"]}))), ["foo"]);
+    assert!(names(&f(json!({"is-automated": ["true"]}))).is_empty());
+    assert_eq!(
+        names("&limit=2").len(),
+        3,
+        "the index decides what it returns"
+    );
+    assert_eq!(index.searches().pop().unwrap().0, "/v1/search?q=foo&n=2");
+    for (extra, msg) in [
+        (f(json!({"stars": ["many"]})), "invalid filter 'stars=many'"),
+        (f(json!({"color": ["red"]})), "invalid filter 'color'"),
+        (
+            "&limit=101".to_owned(),
+            "limit 101 is outside the range of [1, 100]",
+        ),
+        ("&limit=x".to_owned(), "invalid limit specified"),
+    ] {
+        let (st, v) = json_req(&d, "GET", &q(&extra), None);
+        assert_eq!(st, 400, "{extra}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().starts_with(msg),
+            "{extra}: {v}"
+        );
+    }
+    let (st, v) = json_req(&d, "GET", "/images/search?term=http://127.0.0.1/foo", None);
+    assert_eq!(st, 400);
+    assert_eq!(
+        v["message"],
+        "invalid repository name: repository name (http://127.0.0.1/foo) should not have a scheme"
+    );
+
+    // 3. Credentials go to the index as Basic auth.
+    let (st, _) = images_support::http(
+        &d.socket,
+        "GET",
+        &q(""),
+        &[("X-Registry-Auth", &auth_header("alice", "s3cret"))],
+        b"",
+    );
+    assert_eq!(st, 200);
+    use base64::Engine as _;
+    assert_eq!(
+        index.searches().pop().unwrap().1,
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("alice:s3cret")
+        )
+    );
+
+    // 4. An index that does not answer.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let (st, v) = json_req(
+        &d,
+        "GET",
+        &format!("/images/search?term={dead_addr}/foo"),
+        None,
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().starts_with(&format!(
+            "invalid registry endpoint \"https://{dead_addr}/v1/\". HTTPS attempt:"
+        )),
+        "{v}"
+    );
+
+    // 5. The docker CLI.
+    let table = d.ok(&["search", &term]);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"],
+        "{table}"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(
+        rows[0].starts_with("foo/one") && rows[0].contains("first of foo"),
+        "{table}"
+    );
+    assert!(
+        rows[1].contains("100") && rows[1].contains("[OK]"),
+        "{table}"
+    );
+    assert_eq!(
+        d.ok(&[
+            "search",
+            "--filter",
+            "is-official=true",
+            "--format",
+            "{{.Name}} {{.StarCount}}",
+            &term
+        ]),
+        "foo 100"
+    );
+    d.ok(&["search", "--limit", "7", &term]);
+    assert_eq!(index.searches().pop().unwrap().0, "/v1/search?q=foo&n=7");
+    let (code, err) = d.fails(&["search", "--limit", "200", &term]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("limit 200 is outside the range of [1, 100]"),
+        "{err}"
+    );
+}

@@ -9,7 +9,8 @@
 //! - [`networks`]: the predefined `host` and `none` networks ([`filters`]:
 //!   Docker's list filters); [`volumes`] and [`build_cache`]: what exists
 //!   of volumes and builds (no named volumes, no builder yet);
-//! - [`distribution`]: what a registry serves for a reference;
+//! - [`distribution`]: what a registry serves for a reference; [`search`]:
+//!   image search on the registry index;
 //! - [`images`]: image lookup for containers, and the [`ImageService`]
 //!   (pull, push, tag, remove, save/load, import, disk usage);
 //! - [`model`]: the container domain types (also the persisted shape);
@@ -34,6 +35,7 @@ pub mod model;
 pub mod names;
 pub mod networks;
 pub mod rootfs_files;
+pub mod search;
 pub mod shim;
 pub mod spec;
 pub mod store;

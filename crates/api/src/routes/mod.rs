@@ -10,6 +10,7 @@ pub mod distribution;
 pub mod exec;
 pub mod images;
 pub mod networks;
+pub mod search;
 pub mod swarm;
 pub mod system;
 pub mod system_df;
