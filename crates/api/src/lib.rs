@@ -66,6 +66,10 @@ pub fn router(engine: Engine) -> Router {
         .route("/containers/{id}/stats", get(c::stats))
         .route("/containers/{id}/attach", post(c::attach))
         .route(
+            "/containers/{id}/attach/ws",
+            get(routes::attach_ws::attach_ws),
+        )
+        .route(
             "/containers/{id}/archive",
             get(ar::get).head(ar::head).put(ar::put),
         )

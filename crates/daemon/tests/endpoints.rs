@@ -1104,3 +1104,273 @@ fn image_search_on_a_loopback_index() {
         "{err}"
     );
 }
+
+/// A websocket client, just enough for attach: the RFC 6455 handshake over
+/// the daemon's socket, masked client frames, unmasked server frames.
+struct Ws {
+    s: std::os::unix::net::UnixStream,
+}
+
+/// The RFC 6455 sample key and the accept value a server must derive from it.
+const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+impl Ws {
+    /// Opens `path`; an HTTP answer other than 101 is `Err((status, body))`.
+    fn connect(d: &Daemon, path: &str) -> Result<Ws, (u16, String)> {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: wharf\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut b).unwrap() == 0 {
+                break;
+            }
+            head.push(b[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if status != 101 {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            s.read_exact(&mut body).unwrap();
+            return Err((status, String::from_utf8_lossy(&body).into_owned()));
+        }
+        assert!(
+            head.to_ascii_lowercase().contains(&format!(
+                "sec-websocket-accept: {}",
+                WS_ACCEPT.to_ascii_lowercase()
+            )),
+            "{head}"
+        );
+        Ok(Ws { s })
+    }
+
+    fn send(&mut self, opcode: u8, data: &[u8]) {
+        use std::io::Write as _;
+        let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+        let mut f = vec![0x80 | opcode];
+        match data.len() {
+            n if n < 126 => f.push(0x80 | u8::try_from(n).unwrap()),
+            n if n <= 0xffff => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
+            }
+            n => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&mask);
+        f.extend(data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.s.write_all(&f).unwrap();
+    }
+
+    /// The next message: (opcode, payload); `None` at end of stream.
+    fn recv(&mut self) -> Option<(u8, Vec<u8>)> {
+        use std::io::Read as _;
+        let mut h = [0u8; 2];
+        self.s.read_exact(&mut h).ok()?;
+        let len = match h[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                self.s.read_exact(&mut b).ok()?;
+                u64::from(u16::from_be_bytes(b))
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                self.s.read_exact(&mut b).ok()?;
+                u64::from_be_bytes(b)
+            }
+            n => u64::from(n),
+        };
+        assert_eq!(h[1] & 0x80, 0, "server frames are not masked");
+        let mut data = vec![0u8; usize::try_from(len).unwrap()];
+        self.s.read_exact(&mut data).ok()?;
+        Some((h[0] & 0x0f, data))
+    }
+
+    /// Data messages until `want` has arrived (or a close / the end).
+    fn read_until(&mut self, want: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let (mut data, mut opcodes) = (Vec::new(), Vec::new());
+        while !data.windows(want.len().max(1)).any(|w| w == want) {
+            match self.recv() {
+                Some((8, _)) | None => break,
+                Some((op, d)) => {
+                    opcodes.push(op);
+                    data.extend_from_slice(&d);
+                }
+            }
+        }
+        (data, opcodes)
+    }
+
+    /// Everything until the server closes: (data, opcodes, saw a close frame).
+    fn read_to_close(&mut self) -> (Vec<u8>, Vec<u8>, bool) {
+        let (mut data, mut opcodes) = (Vec::new(), Vec::new());
+        loop {
+            match self.recv() {
+                Some((8, _)) => return (data, opcodes, true),
+                None => return (data, opcodes, false),
+                Some((op, d)) => {
+                    opcodes.push(op);
+                    data.extend_from_slice(&d);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn websocket_attach() {
+    let d = Daemon::start();
+    let wait_exit = |id: &str| {
+        d.ok(&["wait", id]);
+    };
+
+    // 1. Refusals are HTTP errors before the upgrade, in dockerd's words.
+    let Err((st, body)) = Ws::connect(&d, "/containers/nosuch/attach/ws?stream=1") else {
+        panic!("attached to a missing container");
+    };
+    assert_eq!(st, 404, "{body}");
+    assert!(body.contains("No such container: nosuch"), "{body}");
+    let cat = d.ok(&["run", "-d", "-i", "busybox", "cat"]);
+    let Err((st, body)) = Ws::connect(
+        &d,
+        &format!("/containers/{cat}/attach/ws?stream=1&detachKeys=ctrl-foo"),
+    ) else {
+        panic!("bad detach keys accepted");
+    };
+    assert_eq!(st, 400);
+    assert!(
+        body.contains("Invalid detach keys (ctrl-foo) provided"),
+        "{body}"
+    );
+    d.ok(&["pause", &cat]);
+    let Err((st, body)) = Ws::connect(&d, &format!("/containers/{cat}/attach/ws?stream=1")) else {
+        panic!("attached to a paused container");
+    };
+    assert_eq!(st, 409);
+    assert!(
+        body.contains("is paused, unpause the container before attach"),
+        "{body}"
+    );
+    d.ok(&["unpause", &cat]);
+
+    // 2. Streams: every message is stdin, output comes back raw (not
+    // multiplexed), in binary messages.
+    let mut ws = Ws::connect(
+        &d,
+        &format!("/containers/{cat}/attach/ws?stream=1&stdin=1&stdout=1&stderr=1"),
+    )
+    .unwrap();
+    ws.send(2, b"binary line\n");
+    let (out, ops) = ws.read_until(b"binary line\n");
+    assert_eq!(out, b"binary line\n");
+    assert!(ops.iter().all(|&o| o == 2), "{ops:?}");
+    ws.send(1, b"text line\n");
+    assert_eq!(ws.read_until(b"text line\n").0, b"text line\n");
+    ws.send(8, &[]);
+    drop(ws);
+    // Without a terminal and StdinOnce the process's stdin stays open.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        d.ok(&["inspect", "--format", "{{.State.Status}}", &cat]),
+        "running"
+    );
+
+    // 3. logs=1 without stream: the log replayed raw, then the close.
+    let both = d.ok(&[
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; sleep 0.2; echo err >&2",
+    ]);
+    wait_exit(&both);
+    let mut ws = Ws::connect(
+        &d,
+        &format!("/containers/{both}/attach/ws?logs=1&stdout=1&stderr=1"),
+    )
+    .unwrap();
+    let (out, ops, closed) = ws.read_to_close();
+    assert_eq!(String::from_utf8_lossy(&out), "out\nerr\n");
+    assert!(closed && ops.iter().all(|&o| o == 2), "{ops:?}");
+    let mut ws = Ws::connect(&d, &format!("/containers/{both}/attach/ws?logs=1&stderr=1")).unwrap();
+    assert_eq!(ws.read_to_close().0, b"err\n");
+    // Before API 1.42 all three streams are attached; before 1.28 the
+    // messages are text.
+    let mut ws = Ws::connect(&d, &format!("/v1.27/containers/{both}/attach/ws?logs=1")).unwrap();
+    let (out, ops, _) = ws.read_to_close();
+    assert_eq!(String::from_utf8_lossy(&out), "out\nerr\n");
+    assert!(ops.iter().all(|&o| o == 1), "{ops:?}");
+    // Neither logs nor stream: the socket opens and closes.
+    let mut ws = Ws::connect(&d, &format!("/containers/{both}/attach/ws")).unwrap();
+    assert_eq!(ws.read_to_close(), (Vec::new(), Vec::new(), true));
+
+    // 4. Attached before the start: the first output arrives, the socket
+    // closes when the process exits.
+    let later = d.ok(&["create", "busybox", "sh", "-c", "echo started"]);
+    let mut ws = Ws::connect(
+        &d,
+        &format!("/containers/{later}/attach/ws?stream=1&stdout=1&stderr=1"),
+    )
+    .unwrap();
+    d.ok(&["start", &later]);
+    let (out, _, closed) = ws.read_to_close();
+    assert_eq!(out, b"started\n");
+    assert!(closed);
+
+    // 5. A terminal: the detach keys end the session, the container runs on.
+    let tty = d.ok(&["run", "-d", "-t", "-i", "busybox", "cat"]);
+    let mut ws = Ws::connect(
+        &d,
+        &format!("/containers/{tty}/attach/ws?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x"),
+    )
+    .unwrap();
+    ws.send(2, b"hello\n");
+    let (out, _) = ws.read_until(b"hello\r\nhello\r\n");
+    assert!(
+        String::from_utf8_lossy(&out).contains("hello\r\nhello\r\n"),
+        "{out:?}"
+    );
+    ws.send(2, &[0x18]);
+    let (_, _, closed) = ws.read_to_close();
+    assert!(closed, "a detach closes the socket");
+    assert_eq!(
+        d.ok(&["inspect", "--format", "{{.State.Status}}", &tty]),
+        "running"
+    );
+    // And again with the default keys, ctrl-p ctrl-q.
+    let mut ws = Ws::connect(
+        &d,
+        &format!("/containers/{tty}/attach/ws?stream=1&stdin=1&stdout=1"),
+    )
+    .unwrap();
+    ws.send(2, &[0x10]);
+    ws.send(2, &[0x11]);
+    assert!(ws.read_to_close().2);
+    assert_eq!(
+        d.ok(&["inspect", "--format", "{{.State.Status}}", &tty]),
+        "running"
+    );
+}

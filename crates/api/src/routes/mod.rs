@@ -2,6 +2,7 @@
 //! engine service, and renders Docker's response.
 
 pub mod archive;
+pub mod attach_ws;
 pub mod auth;
 pub mod build;
 pub mod commit;
