@@ -242,6 +242,7 @@ pub fn ps_row(c: &Value, trunc: bool, now: f64) -> (Value, Labels) {
 }
 
 pub async fn ps(app: &mut App, a: &PsArgs) -> anyhow::Result<()> {
+    super::check_format(a.format.as_deref(), super::BadFormat::Ps)?;
     let c = app.client().await?;
     let format = a.format.as_deref().unwrap_or("");
     // Docker asks for sizes when the template uses .Size or `json .` (not
@@ -389,6 +390,7 @@ pub async fn inspect(
     size: bool,
     kind: Option<&str>,
 ) -> anyhow::Result<()> {
+    super::check_format(format, super::BadFormat::Exit64(""))?;
     let c = app.client().await?;
     let mut items = Vec::new();
     let mut errors = Vec::new();

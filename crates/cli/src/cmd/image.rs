@@ -499,6 +499,7 @@ pub async fn cmd_import(app: &mut App, a: &ImportArgs) -> anyhow::Result<()> {
 }
 
 pub async fn cmd_inspect(app: &mut App, a: &ImageInspectArgs) -> anyhow::Result<()> {
+    super::check_format(a.format.as_deref(), super::BadFormat::Exit64(""))?;
     let c = app.client().await?;
     let mut items = Vec::new();
     let mut errors = Vec::new();

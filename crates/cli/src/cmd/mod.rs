@@ -74,6 +74,41 @@ pub fn indent_json(src: &[u8]) -> String {
     out
 }
 
+/// How a command reports a `--format` that does not parse, as docker's
+/// does, before asking the daemon anything.
+#[derive(Clone, Copy)]
+pub enum BadFormat {
+    /// `template parsing error: template: NAME:1: ...`, exit 64 (version,
+    /// info, inspect).
+    Exit64(&'static str),
+    /// `Error parsing format: template: :1: ...`, exit 64 (events).
+    Events,
+    /// `failed to parse template: template: :1: ...`, exit 1 (ps).
+    Ps,
+}
+
+/// Checks a `--format` template (`json` and table forms excepted) first.
+pub fn check_format(format: Option<&str>, how: BadFormat) -> anyhow::Result<()> {
+    let Some(f) = format.filter(|f| !f.is_empty() && *f != "json" && *f != "table") else {
+        return Ok(());
+    };
+    let body = f.strip_prefix("table").unwrap_or(f);
+    let name = match how {
+        BadFormat::Exit64(n) => n,
+        _ => "",
+    };
+    match Template::parse_named(name, body) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(match how {
+            BadFormat::Exit64(_) => crate::app::Exit::with(64, e.to_string()),
+            BadFormat::Events => {
+                crate::app::Exit::with(64, format!("Error parsing format: {}", e.go_text()))
+            }
+            BadFormat::Ps => anyhow::anyhow!("failed to parse template: {}", e.go_text()),
+        }),
+    }
+}
+
 /// Prints inspect results: the raw documents as an indented JSON array, or
 /// the template per item. `errors` are printed after, and make the exit
 /// status 1.

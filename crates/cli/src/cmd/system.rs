@@ -28,6 +28,7 @@ fn client_version() -> Value {
 }
 
 pub async fn version(app: &mut App, a: &FormatOnly) -> anyhow::Result<()> {
+    super::check_format(a.format.as_deref(), super::BadFormat::Exit64("version"))?;
     let client = client_version();
     let server = match app.client().await {
         Ok(c) => Some(c.version_info().await.map_err(anyhow::Error::from)),
@@ -39,7 +40,7 @@ pub async fn version(app: &mut App, a: &FormatOnly) -> anyhow::Result<()> {
         None => (Value::Null, None),
     };
     if let Some(f) = a.format.as_deref().filter(|f| !f.is_empty()) {
-        let t = Template::parse(f)?;
+        let t = Template::parse_named("version", f)?;
         println!(
             "{}",
             t.render(&json!({"Client": client, "Server": server_v}))?
@@ -90,6 +91,7 @@ pub async fn version(app: &mut App, a: &FormatOnly) -> anyhow::Result<()> {
 }
 
 pub async fn info(app: &mut App, a: &FormatOnly) -> anyhow::Result<()> {
+    super::check_format(a.format.as_deref(), super::BadFormat::Exit64(""))?;
     let c = app.client().await?;
     let v = c.info().await?;
     if let Some(f) = a.format.as_deref().filter(|f| !f.is_empty()) {
@@ -361,6 +363,7 @@ pub async fn df(app: &mut App, a: &DfArgs) -> anyhow::Result<()> {
 }
 
 pub async fn events(app: &mut App, a: &EventsArgs) -> anyhow::Result<()> {
+    super::check_format(a.format.as_deref(), super::BadFormat::Events)?;
     let c = app.client().await?;
     let now = now_secs();
     let since = a

@@ -1,15 +1,20 @@
-//! A Go `text/template` subset for `--format`, evaluated over JSON values.
+//! A Go `text/template` for `--format`, evaluated over JSON values.
 //!
-//! Supported: text with `{{ }}` actions and `{{-`/`-}}` trimming; fields
-//! (`.A.B`, `.`), variables (`$`, `$x := ...`, `range $i, $v := ...`),
-//! string/number/bool/nil literals, parenthesised pipelines, `|` pipes,
-//! `if`/`else if`/`else`/`end`, `range` (arrays and maps, sorted keys),
-//! `with`; functions: docker's `json join split upper lower title truncate
-//! pad`, and Go's `print println printf len index not and or eq ne lt le gt
-//! ge slice`. A field applied to arguments (`.Label "k"`) is a method call
-//! answered by the caller's [`Methods`]. Values print as Go prints
-//! `interface{}` values decoded with `UseNumber`: numbers as written, arrays
-//! as `[a b]`, maps as `map[k:v]`, missing keys as `<no value>`.
+//! Supported: text with `{{ }}` actions, `{{-`/`-}}` trimming and
+//! `{{/* comments */}}`; fields (`.A.B`, `.`), variables (`$`, `$x := ...`,
+//! `$x = ...`, `range $i, $v := ...`), string/raw-string/number (Go
+//! syntax: `0x10`, `1e3`, `'a'`)/bool/nil literals, parenthesised
+//! pipelines, `|` pipes, `if`/`else if`/`else`/`end`, `range` (arrays,
+//! maps by sorted key, integers; `else`; `break`/`continue`), `with`/`else`;
+//! functions: docker's `json join split upper lower title truncate pad`, and
+//! Go's `print println printf len index not and or eq ne lt le gt ge slice`.
+//! `printf` follows Go's `fmt` (flags, width, precision, the usual verbs,
+//! `%!d(string=x)`-style complaints); `eq`/`lt` refuse values of different
+//! kinds as Go does. A field applied to arguments (`.Label "k"`) is a method
+//! call answered by the caller's [`Methods`]. Values print as Go prints
+//! `interface{}` values: integers as written, floats as `%v`, arrays as
+//! `[a b]`, maps as `map[k:v]`, missing keys as `<no value>`. Parse errors
+//! name the template and the line as Go does (`template: version:1: ...`).
 //!
 //! [`Template::header`] renders the header line of a `table` format: the
 //! same template over the header names, with functions passing their
@@ -23,8 +28,14 @@ use serde_json::Value;
 /// A bad template or a failure while executing it.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
-    #[error("template parsing error: template: :{pos}: {reason}")]
-    Parse { pos: usize, reason: String },
+    /// `pos` is the line of the action; `name` the template's name
+    /// (docker names only `version`'s).
+    #[error("template parsing error: template: {name}:{pos}: {reason}")]
+    Parse {
+        name: String,
+        pos: usize,
+        reason: String,
+    },
     #[error("template: executing at <{at}>: {reason}")]
     Exec { at: String, reason: String },
 }
@@ -47,6 +58,8 @@ impl Methods for NoMethods {
 enum Tok {
     Dot,
     Field(String),
+    /// `.B` right after an operand (`.A.B`, `$x.B`, `(...).B`).
+    Chain(String),
     Var(String),
     Ident(String),
     Str(String),
@@ -61,6 +74,8 @@ enum Tok {
 
 #[derive(Debug, Clone)]
 enum Operand {
+    /// `nil`: only an argument, never a command.
+    Nil,
     /// `.`, or a field chain from the dot.
     Dot(Vec<String>),
     /// `$x.A.B`.
@@ -89,6 +104,16 @@ enum Node {
     If(Pipeline, Vec<Node>, Vec<Node>),
     Range(Pipeline, Vec<Node>, Vec<Node>),
     With(Pipeline, Vec<Node>, Vec<Node>),
+    Break,
+    Continue,
+}
+
+/// How a list of nodes ended: normally, or by `{{break}}`/`{{continue}}`.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Normal,
+    Break,
+    Continue,
 }
 
 /// A parsed template.
@@ -129,7 +154,12 @@ pub fn go_string(v: &Value) -> String {
     match v {
         Value::Null => "<nil>".into(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            (_, _, Some(f)) => go_float(f, 'g', None),
+            _ => n.to_string(),
+        },
         Value::String(s) => s.clone(),
         Value::Array(a) => {
             let parts: Vec<String> = a.iter().map(go_string).collect();
@@ -162,6 +192,7 @@ struct Lexer<'a> {
 impl Lexer<'_> {
     fn err(&self, reason: impl Into<String>) -> TemplateError {
         TemplateError::Parse {
+            name: String::new(),
             pos: self.i + 1,
             reason: reason.into(),
         }
@@ -184,14 +215,54 @@ impl Lexer<'_> {
             match c {
                 b' ' | b'\t' | b'\n' | b'\r' => self.i += 1,
                 b'.' => {
+                    let adjacent = self.i > 0
+                        && (self.s[self.i - 1].is_ascii_alphanumeric()
+                            || matches!(self.s[self.i - 1], b'_' | b')' | b'$'));
                     self.i += 1;
                     if self.i < self.s.len()
                         && (self.s[self.i].is_ascii_alphabetic() || self.s[self.i] == b'_')
                     {
-                        out.push(Tok::Field(self.ident()));
+                        let name = self.ident();
+                        out.push(if adjacent {
+                            Tok::Chain(name)
+                        } else {
+                            Tok::Field(name)
+                        });
+                    } else if self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
+                        // `.5`
+                        let start = self.i - 1;
+                        while self.i < self.s.len()
+                            && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'.')
+                        {
+                            self.i += 1;
+                        }
+                        out.push(Tok::Num(
+                            String::from_utf8_lossy(&self.s[start..self.i]).into_owned(),
+                        ));
                     } else {
                         out.push(Tok::Dot);
                     }
+                }
+                b'\'' => {
+                    // A character constant is its code point.
+                    let rest = std::str::from_utf8(&self.s[self.i + 1..]).unwrap_or("");
+                    let mut cs = rest.char_indices();
+                    let (c, len) = match cs.next() {
+                        Some((_, '\\')) => match cs.next() {
+                            Some((_, 'n')) => ('\n', 2),
+                            Some((_, 't')) => ('\t', 2),
+                            Some((_, '\\')) => ('\\', 2),
+                            Some((_, '\'')) => ('\'', 2),
+                            _ => return Err(self.err("bad character constant")),
+                        },
+                        Some((_, c)) => (c, c.len_utf8()),
+                        None => return Err(self.err("unterminated character constant")),
+                    };
+                    if rest.as_bytes().get(len) != Some(&b'\'') {
+                        return Err(self.err("unterminated character constant"));
+                    }
+                    self.i += len + 2;
+                    out.push(Tok::Num(u32::from(c).to_string()));
                 }
                 b'$' => {
                     self.i += 1;
@@ -266,7 +337,11 @@ impl Lexer<'_> {
                     let start = self.i;
                     self.i += 1;
                     while self.i < self.s.len()
-                        && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'.')
+                        && (self.s[self.i].is_ascii_alphanumeric()
+                            || matches!(self.s[self.i], b'.' | b'_')
+                            || (matches!(self.s[self.i], b'-' | b'+')
+                                && matches!(self.s[self.i - 1], b'e' | b'E')
+                                && !self.s[start..self.i].starts_with(b"0x")))
                     {
                         self.i += 1;
                     }
@@ -293,6 +368,7 @@ struct Parser {
 impl Parser {
     fn err(&self, reason: impl Into<String>) -> TemplateError {
         TemplateError::Parse {
+            name: String::new(),
             pos: self.pos,
             reason: reason.into(),
         }
@@ -302,9 +378,10 @@ impl Parser {
         self.toks.get(self.i)
     }
 
+    /// The `.B.C` chained onto an operand.
     fn fields(&mut self) -> Vec<String> {
         let mut f = Vec::new();
-        while let Some(Tok::Field(name)) = self.peek() {
+        while let Some(Tok::Chain(name)) = self.peek() {
             f.push(name.clone());
             self.i += 1;
         }
@@ -342,7 +419,13 @@ impl Parser {
                         self.i += 1;
                         Operand::Dot(Vec::new())
                     }
-                    Tok::Field(_) => Operand::Dot(self.fields()),
+                    Tok::Field(first) => {
+                        self.i += 1;
+                        let mut f = vec![first];
+                        f.extend(self.fields());
+                        Operand::Dot(f)
+                    }
+                    Tok::Chain(_) => return Err(self.err("unexpected . after term")),
                     Tok::Var(v) => {
                         self.i += 1;
                         Operand::Var(v, self.fields())
@@ -353,8 +436,8 @@ impl Parser {
                     }
                     Tok::Num(n) => {
                         self.i += 1;
-                        let v: Value = serde_json::from_str(n.trim_start_matches('+'))
-                            .map_err(|_| self.err(format!("bad number syntax: {n:?}")))?;
+                        let v = number(&n)
+                            .ok_or_else(|| self.err(format!("bad number syntax: {n:?}")))?;
                         Operand::Lit(v)
                     }
                     Tok::LParen => {
@@ -371,7 +454,7 @@ impl Parser {
                         match id.as_str() {
                             "true" => Operand::Lit(Value::Bool(true)),
                             "false" => Operand::Lit(Value::Bool(false)),
-                            "nil" => Operand::Lit(Value::Null),
+                            "nil" => Operand::Nil,
                             _ if args.is_empty() => {
                                 if !is_func(&id) {
                                     return Err(self.err(format!("function {id:?} not defined")));
@@ -398,6 +481,18 @@ impl Parser {
         }
         Ok(Pipeline { decl, cmds })
     }
+}
+
+/// A Go number constant: integers with base prefixes (as `strconv`
+/// parses them), floats (kept as floats only when written with `.`, `e` or
+/// `p`, as text/template does).
+fn number(n: &str) -> Option<Value> {
+    let body = n.strip_prefix('+').unwrap_or(n);
+    if let Ok(i) = crate::opts::flags::int(body) {
+        return Some(Value::from(i));
+    }
+    let f: f64 = body.replace('_', "").parse().ok()?;
+    serde_json::Number::from_f64(f).map(Value::Number)
 }
 
 fn is_func(name: &str) -> bool {
@@ -435,6 +530,14 @@ enum Piece {
     Action(String, usize),
 }
 
+/// The line (from 1) of byte `at` in `src`.
+fn line_at(src: &str, at: usize) -> usize {
+    1 + src.as_bytes()[..at.min(src.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+}
+
 fn split_pieces(src: &str) -> Result<Vec<Piece>, TemplateError> {
     let mut out = Vec::new();
     let mut rest = src;
@@ -466,7 +569,8 @@ fn split_pieces(src: &str) -> Result<Vec<Piece>, TemplateError> {
         let close = loop {
             if j >= bytes.len() {
                 return Err(TemplateError::Parse {
-                    pos: offset + open + 1,
+                    name: String::new(),
+                    pos: line_at(src, offset + open),
                     reason: "unclosed action".into(),
                 });
             }
@@ -497,7 +601,7 @@ fn split_pieces(src: &str) -> Result<Vec<Piece>, TemplateError> {
         }
         let inner = inner.trim();
         if !inner.starts_with("/*") {
-            out.push(Piece::Action(inner.to_owned(), offset + open + 1));
+            out.push(Piece::Action(inner.to_owned(), line_at(src, offset + open)));
         }
         let consumed = open + 2 + inner_start + close + 2;
         offset += consumed;
@@ -521,6 +625,7 @@ enum Stop {
 
 fn parse_list(
     pieces: &mut std::iter::Peekable<std::vec::IntoIter<Piece>>,
+    in_range: bool,
 ) -> Result<(Vec<Node>, Stop), TemplateError> {
     let mut nodes = Vec::new();
     while let Some(p) = pieces.next() {
@@ -541,7 +646,21 @@ fn parse_list(
                     }
                     "if" | "range" | "with" => {
                         let pipe = parse_pipeline(rest, pos, kw != "if")?;
-                        nodes.push(parse_block(kw, pipe, pos, pieces)?);
+                        nodes.push(parse_block(kw, pipe, pos, pieces, in_range)?);
+                    }
+                    "break" | "continue" if rest.is_empty() => {
+                        if !in_range {
+                            return Err(TemplateError::Parse {
+                                name: String::new(),
+                                pos,
+                                reason: format!("{{{{{kw}}}}} outside {{{{range}}}}"),
+                            });
+                        }
+                        nodes.push(if kw == "break" {
+                            Node::Break
+                        } else {
+                            Node::Continue
+                        });
                     }
                     _ => nodes.push(Node::Action(parse_pipeline(&a, pos, true)?)),
                 }
@@ -558,14 +677,16 @@ fn parse_block(
     pipe: Pipeline,
     pos: usize,
     pieces: &mut std::iter::Peekable<std::vec::IntoIter<Piece>>,
+    in_range: bool,
 ) -> Result<Node, TemplateError> {
-    let (body, stop) = parse_list(pieces)?;
+    let (body, stop) = parse_list(pieces, in_range || kw == "range")?;
     let alt = match stop {
         Stop::End => Vec::new(),
         Stop::Else(None) => {
-            let (alt, stop) = parse_list(pieces)?;
+            let (alt, stop) = parse_list(pieces, in_range)?;
             if !matches!(stop, Stop::End) {
                 return Err(TemplateError::Parse {
+                    name: String::new(),
                     pos,
                     reason: format!("expected end; found {kw}'s else"),
                 });
@@ -578,15 +699,17 @@ fn parse_block(
                 .unwrap_or((chain.as_str(), ""));
             if kw2 != "if" && kw2 != "with" {
                 return Err(TemplateError::Parse {
+                    name: String::new(),
                     pos,
                     reason: format!("unexpected {kw2:?} after else"),
                 });
             }
             let pipe2 = parse_pipeline(rest2.trim(), pos, kw2 != "if")?;
-            vec![parse_block(kw2, pipe2, pos, pieces)?]
+            vec![parse_block(kw2, pipe2, pos, pieces, in_range)?]
         }
         Stop::Eof => {
             return Err(TemplateError::Parse {
+                name: String::new(),
                 pos,
                 reason: "unexpected EOF".into(),
             });
@@ -606,11 +729,16 @@ fn parse_pipeline(src: &str, pos: usize, allow_decl: bool) -> Result<Pipeline, T
     }
     .tokens()
     .map_err(|e| match e {
-        TemplateError::Parse { reason, .. } => TemplateError::Parse { pos, reason },
+        TemplateError::Parse { reason, .. } => TemplateError::Parse {
+            name: String::new(),
+            pos,
+            reason,
+        },
         other => other,
     })?;
     if toks.is_empty() {
         return Err(TemplateError::Parse {
+            name: String::new(),
             pos,
             reason: "missing value for command".into(),
         });
@@ -686,6 +814,30 @@ fn as_int(v: &Val, at: &str) -> Result<i64, TemplateError> {
     }
 }
 
+/// Go's basic kinds as `eq` sees them; `None` for a missing value.
+fn kind(v: &Val) -> Option<&'static str> {
+    match v {
+        Val::Missing | Val::J(Value::Null) => None,
+        Val::J(Value::Bool(_)) => Some("bool"),
+        Val::J(Value::Number(n)) if n.is_f64() => Some("float"),
+        Val::J(Value::Number(_)) => Some("int"),
+        Val::J(Value::String(_)) => Some("string"),
+        Val::J(_) => Some("other"),
+    }
+}
+
+/// text/template's `eq` of two values: values of different kinds are an
+/// error unless one is missing (then unequal); maps and slices cannot be
+/// compared.
+fn go_eq(a: &Val, b: &Val) -> Result<bool, &'static str> {
+    match (kind(a), kind(b)) {
+        (None, _) | (_, None) => Ok(a.json() == b.json()),
+        (Some(x), Some(y)) if x != y => Err("incompatible types for comparison"),
+        (Some("other"), _) => Err("invalid type for comparison"),
+        _ => Ok(a.json() == b.json() || compare(a, b) == Some(std::cmp::Ordering::Equal)),
+    }
+}
+
 fn compare(a: &Val, b: &Val) -> Option<std::cmp::Ordering> {
     match (a.json(), b.json()) {
         (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
@@ -743,31 +895,331 @@ fn sprint(args: &[Val]) -> String {
     out
 }
 
+/// Go's `strconv.FormatFloat` for `%e %f %g` (`prec` None = shortest).
+fn go_float(f: f64, verb: char, prec: Option<usize>) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    let exp_form = |s: String| -> String {
+        // Rust writes `1.5e-7`; Go `1.5e-07`.
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let e: i32 = e.parse().unwrap_or(0);
+        format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+    };
+    match verb {
+        'f' | 'F' => format!("{:.*}", prec.unwrap_or(6), f),
+        'e' | 'E' => {
+            let s = exp_form(format!("{:.*e}", prec.unwrap_or(6), f));
+            if verb == 'E' { s.to_uppercase() } else { s }
+        }
+        _ => {
+            // %g: exponent form when the exponent is < -4 or >= the
+            // precision (6 for the shortest form).
+            if f == 0.0 {
+                return "0".into();
+            }
+            let digits = match prec {
+                Some(p) => format!("{:.*e}", p.max(1) - 1, f),
+                None => format!("{f:e}"),
+            };
+            let (m, e) = digits.split_once('e').unwrap_or((&digits, "0"));
+            let exp: i32 = e.parse().unwrap_or(0);
+            let eprec = prec.map_or(6, |p| i32::try_from(p.max(1)).unwrap_or(i32::MAX));
+            let trim = |m: &str| {
+                if m.contains('.') {
+                    m.trim_end_matches('0').trim_end_matches('.').to_owned()
+                } else {
+                    m.to_owned()
+                }
+            };
+            let out = if exp < -4 || exp >= eprec {
+                exp_form(format!("{}e{exp}", trim(m)))
+            } else {
+                let m: f64 = format!("{m}e{exp}").parse().unwrap_or(f);
+                let decimals = usize::try_from((eprec - 1 - exp).max(0)).unwrap_or(0);
+                match prec {
+                    None => format!("{m}"),
+                    Some(_) => trim(&format!("{m:.decimals$}")),
+                }
+            };
+            if verb == 'G' { out.to_uppercase() } else { out }
+        }
+    }
+}
+
+/// The Go type a value prints as in `%T` and in `%!verb(type=value)`.
+fn go_type_name(v: &Val) -> &'static str {
+    match v {
+        Val::Missing | Val::J(Value::Null) => "<nil>",
+        Val::J(Value::Number(n)) if n.is_f64() => "float64",
+        Val::J(Value::Number(_)) => "int",
+        Val::J(other) => go_type(other),
+    }
+}
+
+/// One `%` directive: flags, width, precision.
+#[derive(Default)]
+struct Spec {
+    minus: bool,
+    plus: bool,
+    zero: bool,
+    space: bool,
+    sharp: bool,
+    width: Option<usize>,
+    prec: Option<usize>,
+}
+
+impl Spec {
+    /// Pads `s` to the width (zeros after the sign for numbers with `0`).
+    fn pad(&self, s: String, numeric: bool) -> String {
+        let Some(w) = self.width else { return s };
+        let n = s.chars().count();
+        if n >= w {
+            return s;
+        }
+        let fill = w - n;
+        if self.minus {
+            format!("{s}{}", " ".repeat(fill))
+        } else if self.zero && numeric {
+            let (sign, digits) = match s.strip_prefix(['-', '+']) {
+                Some(d) => (&s[..1], d),
+                None => ("", s.as_str()),
+            };
+            format!("{sign}{}{digits}", "0".repeat(fill))
+        } else {
+            format!("{}{s}", " ".repeat(fill))
+        }
+    }
+
+    fn signed(&self, s: String, negative: bool) -> String {
+        if negative {
+            s
+        } else if self.plus {
+            format!("+{s}")
+        } else if self.space {
+            format!(" {s}")
+        } else {
+            s
+        }
+    }
+}
+
+fn int_of(v: &Val) -> Option<i128> {
+    match v {
+        Val::J(Value::Number(n)) if !n.is_f64() => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from)),
+        _ => None,
+    }
+}
+
+fn float_of(v: &Val) -> Option<f64> {
+    match v {
+        Val::J(Value::Number(n)) if n.is_f64() => n.as_f64(),
+        _ => None,
+    }
+}
+
+/// `%!d(string=x)`: a verb that does not fit its operand.
+fn bad_verb(verb: char, v: &Val) -> String {
+    match v {
+        Val::Missing | Val::J(Value::Null) => format!("%!{verb}(<nil>)"),
+        _ => format!("%!{verb}({}={})", go_type_name(v), as_str(v)),
+    }
+}
+
+/// One operand under one verb, as Go's `fmt` prints it.
+fn format_one(spec: &Spec, verb: char, v: &Val) -> String {
+    // Slices print element by element.
+    if let Val::J(Value::Array(items)) = v
+        && !matches!(verb, 'v' | 'T')
+    {
+        let parts: Vec<String> = items
+            .iter()
+            .map(|x| format_one(spec, verb, &Val::J(x.clone())))
+            .collect();
+        return format!("[{}]", parts.join(" "));
+    }
+    match verb {
+        'T' => spec.pad(go_type_name(v).to_owned(), false),
+        'v' => {
+            if let Some(f) = float_of(v) {
+                let s = spec.signed(go_float(f, 'g', spec.prec), f < 0.0);
+                return spec.pad(s, true);
+            }
+            if let Some(i) = int_of(v) {
+                return spec.pad(spec.signed(i.to_string(), i < 0), true);
+            }
+            let s = match v {
+                Val::Missing | Val::J(Value::Null) => "<nil>".to_owned(),
+                other => as_str(other),
+            };
+            spec.pad(s, false)
+        }
+        's' => match v {
+            Val::J(Value::String(s)) => {
+                let s = match spec.prec {
+                    Some(p) => s.chars().take(p).collect(),
+                    None => s.clone(),
+                };
+                spec.pad(s, false)
+            }
+            Val::J(Value::Object(_)) => spec.pad(as_str(v), false),
+            other => bad_verb('s', other),
+        },
+        'q' => match v {
+            Val::J(Value::String(s)) => spec.pad(crate::format::go_quote(s), false),
+            other => match int_of(other)
+                .and_then(|i| u32::try_from(i).ok())
+                .and_then(char::from_u32)
+            {
+                Some(c) => {
+                    let q = match c {
+                        '\'' => "\\'".to_owned(),
+                        c if c.is_control() => format!("\\x{:02x}", u32::from(c)),
+                        c => c.to_string(),
+                    };
+                    spec.pad(format!("'{q}'"), false)
+                }
+                None => bad_verb('q', other),
+            },
+        },
+        'd' | 'x' | 'X' | 'o' | 'O' | 'b' | 'c' => {
+            if let (Val::J(Value::String(s)), 'x' | 'X') = (v, verb) {
+                let h: String = s.bytes().map(|b| format!("{b:02x}")).collect();
+                return spec.pad(if verb == 'X' { h.to_uppercase() } else { h }, false);
+            }
+            let Some(i) = int_of(v) else {
+                return bad_verb(verb, v);
+            };
+            let mag = i.unsigned_abs();
+            let body = match verb {
+                'd' => mag.to_string(),
+                'x' => format!("{}{mag:x}", if spec.sharp { "0x" } else { "" }),
+                'X' => format!("{}{mag:X}", if spec.sharp { "0X" } else { "" }),
+                'o' => format!("{}{mag:o}", if spec.sharp { "0" } else { "" }),
+                'O' => format!("0o{mag:o}"),
+                'b' => format!("{mag:b}"),
+                _ => {
+                    return spec.pad(
+                        u32::try_from(i)
+                            .ok()
+                            .and_then(char::from_u32)
+                            .unwrap_or('\u{fffd}')
+                            .to_string(),
+                        false,
+                    );
+                }
+            };
+            let s = if i < 0 { format!("-{body}") } else { body };
+            spec.pad(spec.signed(s, i < 0), true)
+        }
+        'e' | 'E' | 'f' | 'F' | 'g' | 'G' => {
+            let Some(f) = float_of(v) else {
+                return bad_verb(verb, v);
+            };
+            let s = go_float(
+                f,
+                verb,
+                spec.prec.or(match verb {
+                    'g' | 'G' => None,
+                    _ => Some(6),
+                }),
+            );
+            spec.pad(spec.signed(s, f.is_sign_negative()), true)
+        }
+        't' => match v {
+            Val::J(Value::Bool(b)) => spec.pad(b.to_string(), false),
+            other => bad_verb('t', other),
+        },
+        other => bad_verb(other, v),
+    }
+}
+
+/// Go's `fmt.Sprintf` over template values.
 fn sprintf(fmt: &str, args: &[Val]) -> String {
     let mut out = String::new();
     let mut it = fmt.chars().peekable();
     let mut n = 0;
+    let star = |n: &mut usize| -> Option<usize> {
+        let v = args
+            .get(*n)
+            .and_then(int_of)
+            .and_then(|i| usize::try_from(i).ok());
+        *n += 1;
+        v
+    };
     while let Some(c) = it.next() {
         if c != '%' {
             out.push(c);
             continue;
         }
-        match it.next() {
-            Some('%') => out.push('%'),
-            Some('q') => {
-                let a = args.get(n).map(as_str).unwrap_or_default();
-                n += 1;
-                out.push_str(&serde_json::to_string(&a).unwrap_or_default());
+        let mut spec = Spec::default();
+        while let Some(&f) = it.peek() {
+            match f {
+                '-' => spec.minus = true,
+                '+' => spec.plus = true,
+                '0' => spec.zero = true,
+                ' ' => spec.space = true,
+                '#' => spec.sharp = true,
+                _ => break,
             }
-            Some(_) => {
-                match args.get(n) {
-                    Some(a) => out.push_str(&as_str(a)),
-                    None => out.push_str("%!v(MISSING)"),
-                }
-                n += 1;
-            }
-            None => out.push_str("%!(NOVERB)"),
+            it.next();
         }
+        let digits = |it: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+            let mut d = String::new();
+            while let Some(&c) = it.peek().filter(|c| c.is_ascii_digit()) {
+                d.push(c);
+                it.next();
+            }
+            d.parse::<usize>().ok()
+        };
+        if it.peek() == Some(&'*') {
+            it.next();
+            spec.width = star(&mut n);
+        } else {
+            spec.width = digits(&mut it);
+        }
+        if it.peek() == Some(&'.') {
+            it.next();
+            if it.peek() == Some(&'*') {
+                it.next();
+                spec.prec = star(&mut n);
+            } else {
+                spec.prec = Some(digits(&mut it).unwrap_or(0));
+            }
+        }
+        let Some(verb) = it.next() else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        match args.get(n) {
+            Some(a) => out.push_str(&format_one(&spec, verb, a)),
+            None => out.push_str(&format!("%!{verb}(MISSING)")),
+        }
+        n += 1;
+    }
+    if n < args.len() {
+        let extra: Vec<String> = args[n..]
+            .iter()
+            .map(|a| match a {
+                Val::Missing | Val::J(Value::Null) => "<nil>".to_owned(),
+                _ => format!("{}={}", go_type_name(a), as_str(a)),
+            })
+            .collect();
+        out.push_str(&format!("%!(EXTRA {})", extra.join(", ")));
     }
     out
 }
@@ -810,6 +1262,7 @@ impl Exec<'_> {
                 chain(v, fields)
             }
             Operand::Func(f) => self.func(f, Vec::new()),
+            Operand::Nil => Ok(Val::J(Value::Null)),
         }
     }
 
@@ -848,6 +1301,7 @@ impl Exec<'_> {
                     )
                 })
             }
+            Operand::Nil => Err(exec_err("nil", "nil is not a command")),
             _ if c.args.len() > 1 || piped.is_some() => {
                 Err(exec_err("command", "can't give argument to non-function"))
             }
@@ -1021,14 +1475,15 @@ impl Exec<'_> {
                 }
                 Ok(args.last().cloned().unwrap_or(Val::Missing))
             }
-            "eq" => {
+            "eq" | "ne" => {
                 let first = arg(0)?;
-                let any = args[1..].iter().any(|b| {
-                    first.json() == b.json() || compare(first, b) == Some(std::cmp::Ordering::Equal)
-                });
-                Ok(Val::J(Value::Bool(any)))
+                arg(1)?;
+                let mut any = false;
+                for b in &args[1..] {
+                    any |= go_eq(first, b).map_err(|e| exec_err(f, e))?;
+                }
+                Ok(Val::J(Value::Bool(if f == "eq" { any } else { !any })))
             }
-            "ne" => Ok(Val::J(Value::Bool(arg(0)?.json() != arg(1)?.json()))),
             "lt" | "le" | "gt" | "ge" => {
                 let o = compare(arg(0)?, arg(1)?)
                     .ok_or_else(|| exec_err(f, "incompatible types for comparison"))?;
@@ -1045,7 +1500,12 @@ impl Exec<'_> {
         }
     }
 
-    fn nodes(&mut self, nodes: &[Node], dot: &Val, out: &mut String) -> Result<(), TemplateError> {
+    fn nodes(
+        &mut self,
+        nodes: &[Node],
+        dot: &Val,
+        out: &mut String,
+    ) -> Result<Flow, TemplateError> {
         for n in nodes {
             let depth = self.vars.len();
             match n {
@@ -1060,14 +1520,22 @@ impl Exec<'_> {
                 }
                 Node::If(p, a, b) => {
                     let v = self.pipeline(p, dot)?;
-                    self.nodes(if v.truthy() { a } else { b }, dot, out)?;
+                    let flow = self.nodes(if v.truthy() { a } else { b }, dot, out)?;
+                    if flow != Flow::Normal {
+                        self.vars.truncate(depth);
+                        return Ok(flow);
+                    }
                 }
                 Node::With(p, a, b) => {
                     let v = self.pipeline(p, dot)?;
-                    if v.truthy() {
-                        self.nodes(a, &v, out)?;
+                    let flow = if v.truthy() {
+                        self.nodes(a, &v, out)?
                     } else {
-                        self.nodes(b, dot, out)?;
+                        self.nodes(b, dot, out)?
+                    };
+                    if flow != Flow::Normal {
+                        self.vars.truncate(depth);
+                        return Ok(flow);
                     }
                 }
                 Node::Range(p, body, alt) => {
@@ -1098,7 +1566,11 @@ impl Exec<'_> {
                         }
                     };
                     if items.is_empty() {
-                        self.nodes(alt, dot, out)?;
+                        let flow = self.nodes(alt, dot, out)?;
+                        if flow != Flow::Normal {
+                            self.vars.truncate(depth);
+                            return Ok(flow);
+                        }
                     }
                     for (k, x) in items {
                         let d = self.vars.len();
@@ -1110,30 +1582,70 @@ impl Exec<'_> {
                             }
                             [] => {}
                         }
-                        self.nodes(body, &Val::J(x), out)?;
+                        let flow = self.nodes(body, &Val::J(x), out)?;
                         self.vars.truncate(d);
+                        if flow == Flow::Break {
+                            break;
+                        }
                     }
+                }
+                Node::Break => {
+                    self.vars.truncate(depth);
+                    return Ok(Flow::Break);
+                }
+                Node::Continue => {
+                    self.vars.truncate(depth);
+                    return Ok(Flow::Continue);
                 }
             }
             self.vars.truncate(depth);
         }
-        Ok(())
+        Ok(Flow::Normal)
+    }
+}
+
+impl TemplateError {
+    /// Go's own text (`template: :1: unclosed action`), without docker's
+    /// `template parsing error: ` prefix.
+    pub fn go_text(&self) -> String {
+        let s = self.to_string();
+        s.strip_prefix("template parsing error: ")
+            .map(str::to_owned)
+            .unwrap_or(s)
     }
 }
 
 impl Template {
     /// Parses Go template text.
     pub fn parse(src: &str) -> Result<Template, TemplateError> {
+        Template::parse_named("", src)
+    }
+
+    /// [`Template::parse`] with the template's name in its errors.
+    pub fn parse_named(name: &str, src: &str) -> Result<Template, TemplateError> {
+        Template::parse_inner(src).map_err(|e| match e {
+            TemplateError::Parse { pos, reason, .. } => TemplateError::Parse {
+                name: name.to_owned(),
+                pos,
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    fn parse_inner(src: &str) -> Result<Template, TemplateError> {
         let pieces = split_pieces(src)?;
         let mut it = pieces.into_iter().peekable();
-        let (nodes, stop) = parse_list(&mut it)?;
+        let (nodes, stop) = parse_list(&mut it, false)?;
         match stop {
             Stop::Eof => Ok(Template { nodes }),
             Stop::End => Err(TemplateError::Parse {
+                name: String::new(),
                 pos: 1,
                 reason: "unexpected {{end}}".into(),
             }),
             Stop::Else(_) => Err(TemplateError::Parse {
+                name: String::new(),
                 pos: 1,
                 reason: "unexpected {{else}}".into(),
             }),
@@ -1315,5 +1827,186 @@ mod tests {
         assert!(Template::parse("{{end}}").is_err());
         let t = Template::parse("{{.A.B}}").unwrap();
         assert!(t.render(&json!({"A": "str"})).is_err());
+    }
+
+    /// Each expected output below is what `docker version --format`
+    /// printed for the same template (docker 28.2.2), with `.Client.Os` =
+    /// "linux" and `.Client.Arch` = "amd64".
+    #[test]
+    fn as_docker_prints_them() {
+        let v = json!({"Client": {"Os": "linux", "Arch": "amd64"}});
+        for (t, want) in [
+            ("{{.Client.Os}}/{{.Client.Arch}}", "linux/amd64"),
+            (
+                r#"{{if eq .Client.Os "linux"}}L{{else if eq .Client.Os "x"}}X{{else}}O{{end}}"#,
+                "L",
+            ),
+            (
+                r#"{{if eq .Client.Os "a" "b" "linux"}}multi{{end}}"#,
+                "multi",
+            ),
+            (r#"{{if ne .Client.Os "linux"}}ne{{else}}eq{{end}}"#, "eq"),
+            (
+                r#"{{range $i, $v := split "a,b,c" ","}}{{$i}}={{$v}};{{end}}"#,
+                "0=a;1=b;2=c;",
+            ),
+            (r#"{{range $x := split "a,b" ","}}{{$x}}{{end}}"#, "ab"),
+            (
+                r#"{{with .Client.Os}}os={{.}}{{else}}none{{end}}"#,
+                "os=linux",
+            ),
+            (
+                r#"{{$x := .Client.Os}}{{$x}}-{{$.Client.Arch}}"#,
+                "linux-amd64",
+            ),
+            (r#"{{.Client.Os | upper | lower}}"#, "linux"),
+            (
+                r#"{{(printf "%s-%s" .Client.Os .Client.Arch) | upper}}"#,
+                "LINUX-AMD64",
+            ),
+            (
+                r#"{{lt 1 2}} {{le 2 2}} {{gt 3 1}} {{ge 1 2}}"#,
+                "true true true false",
+            ),
+            (
+                r#"{{and 1 0}} {{or 0 "" "x"}} {{not true}} {{and "a" "b"}}"#,
+                "0 x false b",
+            ),
+            (r#"{{len "abc"}} {{len (split "a,b" ",")}}"#, "3 2"),
+            (r#"{{index (split "a,b,c" ",") 1}}"#, "b"),
+            (
+                r#"{{slice "abcdef" 1 3}} {{slice (split "a,b,c" ",") 1}}"#,
+                "bc [b c]",
+            ),
+            (
+                r#"{{print "a" 1 2 "b"}}|{{println "x" 1}}|"#,
+                "a1 2b|x 1\n|",
+            ),
+            (
+                r#"{{printf "%d|%5d|%-5d|%05d" 42 42 42 42}}"#,
+                "42|   42|42   |00042",
+            ),
+            (
+                r#"{{printf "%s|%10s|%-10s|" "ab" "ab" "ab"}}"#,
+                "ab|        ab|ab        |",
+            ),
+            (r#"{{printf "%v %v %v" 1 "s" true}}"#, "1 s true"),
+            (r#"{{printf "%q %q" "a\"b" 5}}"#, r#""a\"b" '\x05'"#),
+            (
+                r#"{{printf "%5.2f|%.1f|%f" 3.14159 2.0 1.5}}"#,
+                " 3.14|2.0|1.500000",
+            ),
+            (
+                r#"{{printf "%x %X %o %b %c" 255 255 8 5 65}}"#,
+                "ff FF 10 101 A",
+            ),
+            (r#"{{printf "%t %%" true}}"#, "true %"),
+            (r#"{{printf "%s"}}"#, "%!s(MISSING)"),
+            (r#"{{printf "%d" "x"}}"#, "%!d(string=x)"),
+            (r#"{{printf "%s %s" "a"}}"#, "a %!s(MISSING)"),
+            (r#"{{printf "%s" "a" "b"}}"#, "a%!(EXTRA string=b)"),
+            (
+                r#"{{printf "%6.3v|%-8v|%+d" 3.14159 "ab" 5}}"#,
+                "  3.14|ab      |+5",
+            ),
+            (r#"{{printf "%v" (split "a,b" ",")}}"#, "[a b]"),
+            (r#"{{printf "%T" 1}}"#, "int"),
+            (r#"a {{- " b " -}} c"#, "a b c"),
+            (r#"{{/* comment */}}x{{- /* c2 */ -}} y"#, "xy"),
+            (r#"{{"str"}} {{1}} {{1.5}} {{true}}"#, "str 1 1.5 true"),
+            (r#"{{1e3}} {{0x10}} {{'a'}} {{-5}}"#, "1000 16 97 -5"),
+            (
+                r#"{{json .Client.Os}} {{json (split "a,b" ",")}}"#,
+                r#""linux" ["a","b"]"#,
+            ),
+            (r#"{{join (split "a,b,c" ",") "+"}}"#, "a+b+c"),
+            (
+                r#"{{title "hello world"}} {{upper "ab"}} {{lower "AB"}}"#,
+                "Hello World AB ab",
+            ),
+            (r#"{{pad "x" 2 3}}|{{truncate "abcdef" 3}}"#, "  x   |abc"),
+            (
+                r#"{{range split "a,b,c" ","}}{{if eq . "b"}}{{break}}{{end}}{{.}}{{end}}"#,
+                "a",
+            ),
+            (
+                r#"{{range split "a,b,c" ","}}{{if eq . "b"}}{{continue}}{{end}}{{.}}{{end}}"#,
+                "ac",
+            ),
+            (r#"{{$x := 1}}{{$x = 2}}{{$x}}"#, "2"),
+            (r#"{{with $x := .Client.Os}}{{$x}}{{end}}"#, "linux"),
+            (
+                "{{- .Client.Os}}|{{.Client.Os -}} |{{ .Client.Os }}",
+                "linux|linux|linux",
+            ),
+        ] {
+            assert_eq!(r(t, v.clone()), want, "{t}");
+        }
+        // Maps with keys that are not identifiers, nested, through index.
+        let m = json!({"Labels": {"com.example.v": "1", "a b": {"c": [10, 20]}}});
+        assert_eq!(r(r#"{{index .Labels "com.example.v"}}"#, m.clone()), "1");
+        assert_eq!(r(r#"{{index .Labels "a b" "c" 1}}"#, m.clone()), "20");
+        assert_eq!(r(r#"{{index .Labels "nope"}}"#, m), "<no value>");
+        assert_eq!(
+            r(
+                "{{range $i, $e := .E}}x{{else}}empty{{end}}",
+                json!({"E": []})
+            ),
+            "empty"
+        );
+    }
+
+    /// Parse errors as docker prints them (line numbers, not offsets).
+    #[test]
+    fn parse_errors_as_docker() {
+        let e = |name: &str, t: &str| Template::parse_named(name, t).err().unwrap().to_string();
+        assert_eq!(
+            e("version", "{{.ID"),
+            "template parsing error: template: version:1: unclosed action"
+        );
+        assert_eq!(
+            e("version", "a\n{{.X"),
+            "template parsing error: template: version:2: unclosed action"
+        );
+        assert_eq!(
+            e("version", "{{nofunc .X}}"),
+            "template parsing error: template: version:1: function \"nofunc\" not defined"
+        );
+        assert_eq!(
+            e("version", "{{if .X}}"),
+            "template parsing error: template: version:1: unexpected EOF"
+        );
+        assert_eq!(
+            e("version", "{{.X}}{{end}}"),
+            "template parsing error: template: version:1: unexpected {{end}}"
+        );
+        assert_eq!(
+            e("", "{{break}}"),
+            "template parsing error: template: :1: {{break}} outside {{range}}"
+        );
+        assert_eq!(
+            Template::parse("{{.ID").err().unwrap().go_text(),
+            "template: :1: unclosed action"
+        );
+        // Execution errors of Go's comparisons.
+        assert!(
+            Template::parse(r#"{{eq 1 "a"}}"#)
+                .unwrap()
+                .render(&json!({}))
+                .is_err()
+        );
+        assert!(
+            Template::parse(r#"{{lt "a" 1}}"#)
+                .unwrap()
+                .render(&json!({}))
+                .is_err()
+        );
+        assert!(
+            Template::parse("{{nil}}")
+                .unwrap()
+                .render(&json!({}))
+                .is_err()
+        );
+        assert_eq!(r(r#"{{eq .Missing "a"}}"#, json!({})), "false");
     }
 }
