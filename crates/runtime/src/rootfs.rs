@@ -250,6 +250,9 @@ fn mount_one(
 /// kernel locks (nosuid, nodev, noexec, atime) when it was inherited from a
 /// more privileged namespace.
 fn remount_bind(target: &str, flags: u64) -> std::io::Result<()> {
+    // The kernel's ST_RELATIME (statfs f_flags); the libc crate names it for
+    // glibc only, the static musl build needs the value too.
+    const ST_RELATIME: u64 = 0x1000;
     let st = rustix::fs::statvfs(target)?;
     let locked = st.f_flag.bits()
         & (libc::ST_NOSUID
@@ -257,7 +260,7 @@ fn remount_bind(target: &str, flags: u64) -> std::io::Result<()> {
             | libc::ST_NOEXEC
             | libc::ST_NOATIME
             | libc::ST_NODIRATIME
-            | libc::ST_RELATIME);
+            | ST_RELATIME);
     let mut keep = 0u64;
     for (st_bit, ms_bit) in [
         (libc::ST_NOSUID, libc::MS_NOSUID),
@@ -265,7 +268,7 @@ fn remount_bind(target: &str, flags: u64) -> std::io::Result<()> {
         (libc::ST_NOEXEC, libc::MS_NOEXEC),
         (libc::ST_NOATIME, libc::MS_NOATIME),
         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (libc::ST_RELATIME, libc::MS_RELATIME),
+        (ST_RELATIME, libc::MS_RELATIME),
     ] {
         if locked & st_bit != 0 {
             keep |= ms_bit;

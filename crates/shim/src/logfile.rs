@@ -17,7 +17,6 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use wharf_shim_api::StreamKind;
 
 /// Longest line kept back waiting for its `\n` (Docker's copier uses 16 KiB).
@@ -53,36 +52,88 @@ pub struct LineSplitter {
 }
 
 impl LineSplitter {
-    /// Appends the complete lines in `data` (joined with what was held back)
-    /// to `out`; keeps an unterminated tail unless it grew past
-    /// [`MAX_PARTIAL`].
-    pub fn feed(&mut self, mut data: &[u8], out: &mut Vec<Vec<u8>>) {
+    /// Calls `emit` with each complete line in `data` (joined with what was
+    /// held back); keeps an unterminated tail unless it grew past
+    /// [`MAX_PARTIAL`]. Lines wholly inside `data` are passed as slices of
+    /// it, without a copy.
+    pub fn feed(&mut self, mut data: &[u8], mut emit: impl FnMut(&[u8])) {
         while let Some(i) = data.iter().position(|&b| b == b'\n') {
-            let mut line = std::mem::take(&mut self.partial);
-            line.extend_from_slice(&data[..=i]);
-            out.push(line);
+            if self.partial.is_empty() {
+                emit(&data[..=i]);
+            } else {
+                self.partial.extend_from_slice(&data[..=i]);
+                emit(&self.partial);
+                self.partial.clear();
+            }
             data = &data[i + 1..];
         }
         self.partial.extend_from_slice(data);
         while self.partial.len() >= MAX_PARTIAL {
-            let rest = self.partial.split_off(MAX_PARTIAL);
-            out.push(std::mem::replace(&mut self.partial, rest));
+            emit(&self.partial[..MAX_PARTIAL]);
+            self.partial.drain(..MAX_PARTIAL);
         }
     }
 
-    /// Moves the held-back tail, if any, to `out` (end of stream).
-    pub fn flush(&mut self, out: &mut Vec<Vec<u8>>) {
+    /// Emits the held-back tail, if any (end of stream).
+    pub fn flush(&mut self, mut emit: impl FnMut(&[u8])) {
         if !self.partial.is_empty() {
-            out.push(std::mem::take(&mut self.partial));
+            emit(&self.partial);
+            self.partial.clear();
         }
     }
 }
 
-#[derive(Serialize)]
-struct Entry<'a> {
-    log: &'a str,
-    stream: &'a str,
-    time: &'a str,
+/// Appends one json-file entry, `{"log":…,"stream":…,"time":…}` and a
+/// newline, to `out`: the bytes serde_json writes for the same struct, but
+/// with one reservation and whole unescaped runs copied at once (serde's
+/// writer makes about ten small writes per entry, and per-line cost is what
+/// bounds log throughput).
+fn encode_entry(out: &mut Vec<u8>, log: &str, stream: &str, time: &str) {
+    out.reserve(log.len() + stream.len() + time.len() + 32);
+    out.extend_from_slice(b"{\"log\":\"");
+    escape_json(out, log);
+    out.extend_from_slice(b"\",\"stream\":\"");
+    escape_json(out, stream);
+    out.extend_from_slice(b"\",\"time\":\"");
+    escape_json(out, time);
+    out.extend_from_slice(b"\"}\n");
+}
+
+/// JSON string escaping as serde_json does it: `"` and `\` escaped, the
+/// control characters as `\b \t \n \f \r` or `\u00xx`, everything
+/// else (including non-ASCII) copied as is.
+fn escape_json(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if short.is_empty() {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
+        } else {
+            out.extend_from_slice(short);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 /// An open json-file log.
@@ -93,6 +144,8 @@ pub struct JsonLog {
     size: u64,
     max_size: Option<u64>,
     max_files: u32,
+    /// Entries encoded but not yet written (one write per batch).
+    pending: Vec<u8>,
 }
 
 impl JsonLog {
@@ -116,36 +169,50 @@ impl JsonLog {
             size,
             max_size: max_size.filter(|&n| n > 0),
             max_files: max_files.max(1),
+            pending: Vec::new(),
         })
     }
 
     /// Writes one entry per line, all stamped with `time`.
+    #[cfg(test)]
     pub fn write_lines(
         &mut self,
         stream: StreamKind,
         lines: &[Vec<u8>],
         time: &str,
     ) -> Result<(), LogFileError> {
-        let mut pending = Vec::new();
         for line in lines {
-            if self.max_size.is_some_and(|max| self.size >= max) {
-                self.write_out(&pending)?;
-                pending.clear();
-                self.rotate()?;
-            }
-            let text = String::from_utf8_lossy(line);
-            let entry = Entry {
-                log: &text,
-                stream: stream.as_str(),
-                time,
-            };
-            let before = pending.len();
-            // Serializing plain strings into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut pending, &entry);
-            pending.push(b'\n');
-            self.size += (pending.len() - before) as u64;
+            self.push_line(stream, line, time)?;
         }
-        self.write_out(&pending)
+        self.finish()
+    }
+
+    /// Adds one entry for `line` to the batch (rotating first when the file
+    /// is full); [`finish`](Self::finish) writes the batch.
+    pub fn push_line(
+        &mut self,
+        stream: StreamKind,
+        line: &[u8],
+        time: &str,
+    ) -> Result<(), LogFileError> {
+        if self.max_size.is_some_and(|max| self.size >= max) {
+            self.finish()?;
+            self.rotate()?;
+        }
+        let text = String::from_utf8_lossy(line);
+        let before = self.pending.len();
+        encode_entry(&mut self.pending, &text, stream.as_str(), time);
+        self.size += (self.pending.len() - before) as u64;
+        Ok(())
+    }
+
+    /// Writes the entries added since the last call.
+    pub fn finish(&mut self) -> Result<(), LogFileError> {
+        let pending = std::mem::take(&mut self.pending);
+        let res = self.write_out(&pending);
+        self.pending = pending;
+        self.pending.clear();
+        res
     }
 
     fn write_out(&mut self, bytes: &[u8]) -> Result<(), LogFileError> {
@@ -204,11 +271,49 @@ fn open_append(path: &Path) -> Result<File, LogFileError> {
 mod tests {
     use super::*;
 
+    #[derive(serde::Serialize)]
+    struct Entry<'a> {
+        log: &'a str,
+        stream: &'a str,
+        time: &'a str,
+    }
+
+    #[test]
+    fn entries_are_byte_identical_to_serde_json() {
+        let mut samples: Vec<String> = vec![
+            String::new(),
+            "plain line\n".into(),
+            "quote \" backslash \\ tab \t cr \r\n".into(),
+            "\u{8}\u{c}\u{0}\u{1f}\u{7f} é 日本 \u{1F600}".into(),
+        ];
+        // Every single character below 0x80 alone and between text.
+        for c in 0u8..0x80 {
+            samples.push(format!("a{}b", char::from(c)));
+            samples.push(char::from(c).to_string());
+        }
+        for log in &samples {
+            let mut ours = Vec::new();
+            encode_entry(&mut ours, log, "stdout", "2026-11-22T10:00:00.123456789Z");
+            let mut serde = serde_json::to_vec(&Entry {
+                log,
+                stream: "stdout",
+                time: "2026-11-22T10:00:00.123456789Z",
+            })
+            .unwrap();
+            serde.push(b'\n');
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&serde),
+                "for {log:?}"
+            );
+        }
+    }
+
     fn lines(data: &[&[u8]]) -> (Vec<Vec<u8>>, LineSplitter) {
         let mut s = LineSplitter::default();
         let mut out = Vec::new();
         for d in data {
-            s.feed(d, &mut out);
+            s.feed(d, |l| out.push(l.to_vec()));
         }
         (out, s)
     }
@@ -218,9 +323,9 @@ mod tests {
         let (out, mut s) = lines(&[b"a\nb", b"c\n\nd"]);
         assert_eq!(out, vec![b"a\n".to_vec(), b"bc\n".to_vec(), b"\n".to_vec()]);
         let mut tail = Vec::new();
-        s.flush(&mut tail);
+        s.flush(|l| tail.push(l.to_vec()));
         assert_eq!(tail, vec![b"d".to_vec()]);
-        s.flush(&mut tail);
+        s.flush(|l| tail.push(l.to_vec()));
         assert_eq!(tail.len(), 1, "flush twice emits once");
     }
 
@@ -231,7 +336,7 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert!(out.iter().all(|l| l.len() == MAX_PARTIAL));
         let mut tail = Vec::new();
-        s.flush(&mut tail);
+        s.flush(|l| tail.push(l.to_vec()));
         assert_eq!(tail[0].len(), 10);
     }
 

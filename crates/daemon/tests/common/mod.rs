@@ -19,10 +19,21 @@ use wharf_image::snapshot::{chain_ids, open_snapshotter};
 pub const DOCKER: &str = "/usr/local/bin/docker";
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The `wharf-shim` binary, built once per test process.
+/// The `wharf-shim` binary, built once per test process, or
+/// `$WHARF_TEST_SHIM` (scripts/test runs the docker CLI suite again with
+/// the shipped static shim of scripts/build-static).
 pub fn shim_binary() -> PathBuf {
     static SHIM: OnceLock<PathBuf> = OnceLock::new();
     SHIM.get_or_init(|| {
+        if let Some(shim) = std::env::var_os("WHARF_TEST_SHIM") {
+            let shim = PathBuf::from(shim);
+            assert!(
+                shim.is_file(),
+                "WHARF_TEST_SHIM: no shim at {}",
+                shim.display()
+            );
+            return shim;
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
             .args(["build", "-q", "-p", "wharf-shim", "--bin", "wharf-shim"])

@@ -172,6 +172,8 @@ pub struct Shim {
     log: JsonLog,
     log_lines: [LineSplitter; 2],
     log_failed: bool,
+    /// The buffer container output is read into.
+    read_buf: Vec<u8>,
     init: Proc,
     started: bool,
     paused: bool,
@@ -207,6 +209,7 @@ impl Shim {
             log,
             log_lines: Default::default(),
             log_failed: false,
+            read_buf: Vec::new(),
             init: Proc {
                 pid: Some(init_pid),
                 ends,

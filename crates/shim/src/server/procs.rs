@@ -12,6 +12,7 @@ use wharf_shim_api::time::now_rfc3339_nano;
 use wharf_shim_api::{ExitStatus, Reply, StreamKind, layout};
 
 use super::{DRAIN_GRACE, Mode, READ_CHUNK, Shim, Target};
+use crate::logfile::LogFileError;
 use crate::stdio::ShimEnds;
 
 fn exit_code(st: rustix::process::WaitStatus) -> Option<i32> {
@@ -66,14 +67,41 @@ impl Shim {
     }
 
     pub(super) fn read_output(&mut self, t: &Target, kind: StreamKind) {
+        // One buffer for every read (taken out while `output` borrows self).
+        let mut buf = std::mem::take(&mut self.read_buf);
+        buf.resize(READ_CHUNK, 0);
+        let res = {
+            let Some(p) = self.proc_mut(t) else {
+                self.read_buf = buf;
+                return;
+            };
+            let slot = match kind {
+                StreamKind::Stderr => &p.ends.stderr,
+                _ => &p.ends.stdout,
+            };
+            let Some(fd) = slot else {
+                self.read_buf = buf;
+                return;
+            };
+            rustix::io::read(fd, &mut buf)
+        };
+        self.read_result(t, kind, res, &buf);
+        self.read_buf = buf;
+    }
+
+    fn read_result(
+        &mut self,
+        t: &Target,
+        kind: StreamKind,
+        res: rustix::io::Result<usize>,
+        buf: &[u8],
+    ) {
         let Some(p) = self.proc_mut(t) else { return };
         let slot = match kind {
             StreamKind::Stderr => &mut p.ends.stderr,
             _ => &mut p.ends.stdout,
         };
-        let Some(fd) = slot else { return };
-        let mut buf = vec![0u8; READ_CHUNK];
-        match rustix::io::read(&*fd, &mut buf) {
+        match res {
             Ok(0) | Err(Errno::IO) => {
                 // End of stream (EIO: the pty has no slave left).
                 *slot = None;
@@ -92,9 +120,16 @@ impl Shim {
 
     pub(super) fn output(&mut self, t: &Target, kind: StreamKind, data: &[u8]) {
         if t.is_none() {
-            let mut lines = Vec::new();
-            self.log_lines[usize::from(kind == StreamKind::Stderr)].feed(data, &mut lines);
-            self.log_write(kind, &lines);
+            let time = now_rfc3339_nano();
+            let log = &mut self.log;
+            let mut res = Ok(());
+            self.log_lines[usize::from(kind == StreamKind::Stderr)].feed(data, |line| {
+                if res.is_ok() {
+                    res = log.push_line(kind, line, &time);
+                }
+            });
+            let res = res.and_then(|()| log.finish());
+            self.log_result(res);
         }
         let mut frame = Vec::with_capacity(data.len() + 8);
         encode_frame(kind, data, &mut frame);
@@ -118,16 +153,18 @@ impl Shim {
     }
 
     pub(super) fn log_flush(&mut self, kind: StreamKind) {
-        let mut lines = Vec::new();
-        self.log_lines[usize::from(kind == StreamKind::Stderr)].flush(&mut lines);
-        self.log_write(kind, &lines);
+        let time = now_rfc3339_nano();
+        let log = &mut self.log;
+        let mut res = Ok(());
+        self.log_lines[usize::from(kind == StreamKind::Stderr)].flush(|line| {
+            res = log.push_line(kind, line, &time);
+        });
+        let res = res.and_then(|()| log.finish());
+        self.log_result(res);
     }
 
-    pub(super) fn log_write(&mut self, kind: StreamKind, lines: &[Vec<u8>]) {
-        if lines.is_empty() {
-            return;
-        }
-        match self.log.write_lines(kind, lines, &now_rfc3339_nano()) {
+    fn log_result(&mut self, res: Result<(), LogFileError>) {
+        match res {
             Ok(()) => self.log_failed = false,
             Err(e) if !self.log_failed => {
                 // Reported once per failure streak; the container keeps running.
