@@ -107,6 +107,11 @@ pub trait CgroupManager: Send + Sync + std::fmt::Debug {
     fn pids(&self) -> Result<Vec<i32>, CgroupError>;
     /// Current resource usage.
     fn stats(&self) -> Result<Stats, CgroupError>;
+    /// How many processes the kernel's OOM killer killed in this cgroup
+    /// (the `oom_kill` count of `memory.oom_control` on v1, `memory.events`
+    /// on v2; 0 without a memory controller): one file read, where
+    /// [`CgroupManager::stats`] reads a dozen.
+    fn oom_kills(&self) -> Result<u64, CgroupError>;
     /// Removes every owned directory; kills nothing; ok if already gone.
     fn destroy(&self) -> Result<(), CgroupError>;
     /// The v2 directory for `clone3(CLONE_INTO_CGROUP)`, on pure v2 hosts only.

@@ -547,6 +547,13 @@ impl CgroupManager for FsManager {
         Ok(out)
     }
 
+    fn oom_kills(&self) -> Result<u64, CgroupError> {
+        match self.dir_for(Controller::Memory) {
+            Some((version, d)) => stats::oom_kills(d, version),
+            None => Ok(0),
+        }
+    }
+
     fn stats(&self) -> Result<Stats, CgroupError> {
         // Missing files mean "controller not available"; a missing cgroup
         // is an error, not a cgroup with no statistics.

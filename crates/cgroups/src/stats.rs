@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::CgroupVersion;
 use crate::error::CgroupError;
 use crate::fsutil::{parse_devno, read_flat_keyed, read_opt, read_u64_opt};
 
@@ -131,6 +132,17 @@ pub(crate) fn memory_v1(dir: &Path) -> Result<Option<MemoryStats>, CgroupError> 
         oom_kill,
         stat,
     }))
+}
+
+/// The OOM killer's kill count in the memory cgroup `dir`.
+pub(crate) fn oom_kills(dir: &Path, version: CgroupVersion) -> Result<u64, CgroupError> {
+    let file = match version {
+        CgroupVersion::V1 => "memory.oom_control",
+        CgroupVersion::V2 => "memory.events",
+    };
+    Ok(read_flat_keyed(dir, file)?
+        .and_then(|m| m.get("oom_kill").copied())
+        .unwrap_or(0))
 }
 
 pub(crate) fn memory_v2(dir: &Path) -> Result<Option<MemoryStats>, CgroupError> {

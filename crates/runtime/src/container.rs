@@ -721,6 +721,13 @@ impl Runtime {
         Ok(self.cgroup(&rec.cgroups_path)?.stats()?)
     }
 
+    /// How many processes of container `id` the OOM killer killed (see
+    /// [`wharf_cgroups::CgroupManager::oom_kills`]).
+    pub fn oom_kills(&self, id: &str) -> Result<u64, RuntimeError> {
+        let rec = self.load(id)?;
+        Ok(self.cgroup(&rec.cgroups_path)?.oom_kills()?)
+    }
+
     /// `list`: every container of this root.
     pub fn list(&self) -> Result<Vec<ListEntry>, RuntimeError> {
         let mut out = Vec::new();

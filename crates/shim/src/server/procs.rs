@@ -306,9 +306,7 @@ impl Shim {
 
     pub(super) fn oom_killed(&self) -> bool {
         self.rt
-            .stats(&self.settings.id)
-            .ok()
-            .and_then(|s| s.memory)
-            .is_some_and(|m| m.oom_kill > 0)
+            .oom_kills(&self.settings.id)
+            .is_ok_and(|n| n > 0)
     }
 }
