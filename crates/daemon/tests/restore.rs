@@ -135,3 +135,43 @@ fn startup_reconciles_interrupted_creates() {
     assert_eq!(left.len(), 1, "only the kept container's layer: {left:?}");
     d.ok(&["start", "kept"]);
 }
+
+#[test]
+fn stopped_rm_containers_are_removed_at_restart() {
+    let mut d = Daemon::start();
+    // Created, never started; one that exits while the daemon is away; a
+    // plain stopped container that must stay.
+    d.ok(&["create", "--rm", "--name", "rm-created", "busybox", "true"]);
+    d.ok(&[
+        "run", "-d", "--rm", "--name", "rm-exits", "busybox", "sh", "-c", "sleep 1",
+    ]);
+    d.ok(&["create", "--name", "kept", "busybox", "true"]);
+    d.stop_with(9);
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    d.spawn(&common::shim_binary());
+    let names = d.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(
+        names, "kept",
+        "dockerd removes stopped --rm containers at restore"
+    );
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let until = until.to_string();
+    let events = d.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "event=destroy",
+        "--format",
+        "{{.Actor.Attributes.name}}",
+    ]);
+    let mut destroyed: Vec<&str> = events.lines().collect();
+    destroyed.sort_unstable();
+    assert_eq!(destroyed, ["rm-created", "rm-exits"]);
+}

@@ -409,11 +409,18 @@ impl Containers {
             c.state.pid = 0;
             c.state.finished_at = status.exited_at.clone();
         });
-        let rec = match self.save(e) {
-            Ok(r) => r,
-            Err(err) => {
-                tracing::error!(container_id = %e.id, error = %err.full_message(), "cannot record exit");
-                e.snapshot()
+        // A --rm container is removed next: its exit is not written to disk
+        // first (a crash before the removal finishes is completed by
+        // `restore`, which removes stopped --rm containers).
+        let rec = if e.with(|c| c.host_config.auto_remove) {
+            e.snapshot()
+        } else {
+            match self.save(e) {
+                Ok(r) => r,
+                Err(err) => {
+                    tracing::error!(container_id = %e.id, error = %err.full_message(), "cannot record exit");
+                    e.snapshot()
+                }
             }
         };
         if status.oom_killed {
@@ -888,6 +895,7 @@ impl Containers {
                         // A crash after the start mounted the root
                         // filesystem but before it launched a shim.
                         self.unmount_rootfs(&c.id);
+                        self.restore_auto_remove(&e).await;
                         continue;
                     }
                     let shim = match ShimHandle::adopt(&state_dir).await {
@@ -919,6 +927,7 @@ impl Containers {
                     if !started {
                         self.unmount_rootfs(&c.id);
                         let _ = std::fs::remove_dir_all(&state_dir);
+                        self.restore_auto_remove(&e).await;
                         continue;
                     }
                     e.with(|r| r.state.set_status(Status::Running));
@@ -984,11 +993,29 @@ impl Containers {
                         &rec,
                         &[("exitCode", rec.state.exit_code.to_string())],
                     );
-                    self.maybe_restart(&e, &rec).await;
+                    if rec.host_config.auto_remove {
+                        self.restore_auto_remove(&e).await;
+                    } else {
+                        self.maybe_restart(&e, &rec).await;
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// As dockerd's restore: a container that is not running and was to be
+    /// removed when it stops (`--rm`) is removed now. This also finishes an
+    /// exit the daemon did not live to record ([`Self::on_exit`] does not
+    /// save the exit of such a container).
+    async fn restore_auto_remove(self: &Arc<Self>, e: &Arc<Entry>) {
+        if !e.with(|c| c.host_config.auto_remove) {
+            return;
+        }
+        tracing::info!(container_id = %e.id, "removing a stopped --rm container");
+        if let Err(err) = self.remove(&e.id, true).await {
+            tracing::warn!(container_id = %e.id, error = %err.full_message(), "auto-remove at restore failed");
+        }
     }
 }
 
