@@ -203,6 +203,7 @@ def main():
             t = time.perf_counter()
             p.run("run", "--rm", "--network", "none", "busybox", "true")
             lat[p.name].append((time.perf_counter() - t) * 1000)
+    time.sleep(3)  # idle: every daemon settles (wharfd trims its heap after 1 s without requests)
     idle = {p.name: tree_rss_kib(p.daemon) / 1024 if p.daemon else None for p in peers}
 
     # 5. 50 sleep containers, 8 at a time; ps; monitors; rm -f.

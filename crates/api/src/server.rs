@@ -102,6 +102,15 @@ pub async fn serve<L: Accept>(
 }
 
 /// Middleware: one span per request with method, path and status.
+/// Requests answered since the daemon started (read by the daemon's idle
+/// memory trimming).
+static SERVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many requests have been answered so far.
+pub fn requests_served() -> u64 {
+    SERVED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub async fn trace_request(req: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
@@ -112,6 +121,7 @@ pub async fn trace_request(req: Request, next: Next) -> Response {
     let start = std::time::Instant::now();
     let res = next.run(req).instrument(span.clone()).await;
     span.record("status", res.status().as_u16());
+    SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     span.in_scope(|| {
         tracing::debug!(
             elapsed_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),

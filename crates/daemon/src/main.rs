@@ -41,7 +41,29 @@ async fn shutdown_signal() {
     }
 }
 
+/// Gives the allocator's free memory back to the kernel once the API has
+/// been quiet for a second after some work: a burst of requests leaves
+/// freed heap pages resident that an idle daemon does not need.
+fn spawn_idle_trim() {
+    tokio::spawn(async {
+        let mut seen = wharf_api::server::requests_served();
+        let mut trimmed_at = seen;
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = wharf_api::server::requests_served();
+            if now == seen && now != trimmed_at {
+                trimmed_at = now;
+                let _ = tokio::task::spawn_blocking(wharf_sys::malloc::trim).await;
+            }
+            seen = now;
+        }
+    });
+}
+
 async fn run(cfg: config::Config) -> anyhow::Result<()> {
+    spawn_idle_trim();
     let layout = Layout::new(&cfg.data_root, &cfg.exec_root);
     let _lock = listen::lock_data_root(&layout.lock_file())?;
     let _pid = listen::PidFile::write(&cfg.pidfile)?;

@@ -68,7 +68,10 @@ fn memory_v2_figures() {
 #[test]
 fn oom_kill_counts_alone() {
     let (_t, d) = tree(&[
-        ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"),
+        (
+            "memory.oom_control",
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        ),
         ("memory.events", "low 0\nhigh 0\nmax 7\noom 1\noom_kill 5\n"),
     ]);
     assert_eq!(oom_kills(&d, CgroupVersion::V1).unwrap(), 2);

@@ -305,8 +305,6 @@ impl Shim {
     }
 
     pub(super) fn oom_killed(&self) -> bool {
-        self.rt
-            .oom_kills(&self.settings.id)
-            .is_ok_and(|n| n > 0)
+        self.rt.oom_kills(&self.settings.id).is_ok_and(|n| n > 0)
     }
 }
