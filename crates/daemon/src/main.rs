@@ -16,13 +16,28 @@ use tokio::signal::unix::{SignalKind, signal};
 use wharf_engine::{Engine, EngineConfig, Layout};
 
 fn init_tracing(level: &str) {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
     let level = if level == "fatal" { "error" } else { level };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WHARFD_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},hyper=info,h2=info"))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    // `WHARFD_LOG` takes `level,target=level,...` directives. A `Targets`
+    // filter rather than an `EnvFilter`: no regex engine is built (and kept
+    // resident) for a filter that only matches target prefixes.
+    let filter = std::env::var("WHARFD_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| {
+            format!("{level},hyper=info,h2=info")
+                .parse::<Targets>()
+                .unwrap_or_default()
+        });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // Colour only on a terminal; log files get plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(filter)
         .init();
 }
 
