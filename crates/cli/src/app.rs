@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use wharf_client::{Client, ClientError, Host};
+use wharf_client::{Client, ClientError, Host, ServerCheck, TlsOptions};
 
 /// Ends the command with an exit code; `message` (if any) goes to stderr.
 #[derive(Debug, thiserror::Error)]
@@ -76,41 +76,31 @@ pub fn describe_client(c: &ClientError) -> String {
 }
 
 /// The TLS flags as given (`--tls`, `--tlsverify`, `--tlscacert`,
-/// `--tlscert`, `--tlskey`).
+/// `--tlscert`, `--tlskey`); `None` for a flag not on the command line.
 #[derive(Debug, Default, Clone)]
 pub struct TlsFlags {
-    pub tls: bool,
-    pub verify: bool,
+    pub tls: Option<bool>,
+    pub verify: Option<bool>,
     pub cacert: Option<String>,
     pub cert: Option<String>,
     pub key: Option<String>,
 }
 
-/// How to reach a `tcp://` daemon.
-#[derive(Debug, PartialEq, Eq)]
-pub enum TlsMode {
-    /// Plain HTTP.
-    Plain,
-    /// TLS, the daemon's certificate checked against the CA.
-    Verify(wharf_client::TlsOptions),
-    /// TLS without checking the daemon's certificate, the client pair
-    /// sent when present.
-    NoVerify {
-        cert: Option<PathBuf>,
-        key: Option<PathBuf>,
-    },
-}
-
 impl TlsFlags {
-    /// docker's rules: `--tlsverify` or `$DOCKER_TLS_VERIFY` (non-empty)
-    /// verify; `--tls` or `$DOCKER_TLS` (non-empty) alone use TLS without
-    /// verifying; files default to `$DOCKER_CERT_PATH` or `~/.docker`
-    /// (`ca.pem`, `cert.pem`, `key.pem`; the pair only when present).
-    pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> TlsMode {
+    /// How to reach a `tcp://` daemon (`None`: plain HTTP), by the docker
+    /// CLI's rules. `--tls` defaults to `$DOCKER_TLS` being non-empty and
+    /// `--tlsverify` to `$DOCKER_TLS_VERIFY` being non-empty; an explicit
+    /// value wins over the variable. `--tlsverify` given at all (even
+    /// `=false`) or in effect turns TLS on; TLS without verification skips
+    /// the check of the daemon's certificate (and reads no CA). Files
+    /// default to `$DOCKER_CERT_PATH` or `~/.docker` (`ca.pem`, `cert.pem`,
+    /// `key.pem`; the pair only when present).
+    pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Option<TlsOptions> {
         let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
-        let verify = self.verify || set("DOCKER_TLS_VERIFY");
-        if !(self.tls || verify || set("DOCKER_TLS")) {
-            return TlsMode::Plain;
+        let verify = self.verify.unwrap_or_else(|| set("DOCKER_TLS_VERIFY"));
+        let tls = self.tls.unwrap_or_else(|| set("DOCKER_TLS")) || self.verify.is_some() || verify;
+        if !tls {
+            return None;
         }
         let dir = env("DOCKER_CERT_PATH")
             .filter(|v| !v.is_empty())
@@ -124,18 +114,20 @@ impl TlsFlags {
                 None => Some(dir.join(name)).filter(|p| p.exists()),
             }
         };
-        let (cert, key) = (pick(&self.cert, "cert.pem"), pick(&self.key, "key.pem"));
-        if !verify {
-            return TlsMode::NoVerify { cert, key };
-        }
-        TlsMode::Verify(wharf_client::TlsOptions {
-            ca: self
-                .cacert
-                .as_ref()
-                .map(PathBuf::from)
-                .unwrap_or_else(|| dir.join("ca.pem")),
-            cert,
-            key,
+        let server = if verify {
+            ServerCheck::Ca(
+                self.cacert
+                    .as_ref()
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| dir.join("ca.pem")),
+            )
+        } else {
+            ServerCheck::InsecureSkipVerify
+        };
+        Some(TlsOptions {
+            server,
+            cert: pick(&self.cert, "cert.pem"),
+            key: pick(&self.key, "key.pem"),
         })
     }
 }
@@ -145,9 +137,6 @@ pub struct App {
     host_flag: Option<String>,
     tls: TlsFlags,
     client: Option<Client>,
-    /// Serves the client's connections to a daemon reached with `--tls`
-    /// alone; lives as long as the client.
-    relay: Option<crate::insecure_tls::Relay>,
 }
 
 impl App {
@@ -156,7 +145,6 @@ impl App {
             host_flag,
             tls,
             client: None,
-            relay: None,
         }
     }
 
@@ -165,22 +153,9 @@ impl App {
     pub async fn client(&mut self) -> anyhow::Result<&Client> {
         if self.client.is_none() {
             let (host, explicit) = Host::resolve(self.host_flag.as_deref())?;
-            let mode = match &host {
+            let tls = match &host {
                 Host::Tcp(_) => self.tls.resolve(|k| std::env::var(k).ok()),
-                Host::Unix(_) => TlsMode::Plain,
-            };
-            let tls = match (mode, &host) {
-                (TlsMode::NoVerify { cert, key }, Host::Tcp(addr)) => {
-                    let connector =
-                        crate::insecure_tls::connector(cert.as_deref(), key.as_deref())?;
-                    let relay = crate::insecure_tls::Relay::start(addr, connector).await?;
-                    let c = Client::connect(Host::Unix(relay.socket())).await?;
-                    self.relay = Some(relay);
-                    self.client = Some(c);
-                    return Ok(self.client.as_ref().expect("set above"));
-                }
-                (TlsMode::Verify(o), _) => Some(o),
-                _ => None,
+                Host::Unix(_) => None,
             };
             let c = match Client::connect_tls(host.clone(), tls.as_ref()).await {
                 Ok(c) => c,
@@ -321,67 +296,93 @@ mod tests {
             "DOCKER_CERT_PATH" => Some(d.clone()),
             _ => None,
         };
-        let TlsMode::Verify(o) = TlsFlags::default().resolve(env) else {
-            panic!("DOCKER_TLS_VERIFY verifies")
-        };
-        assert_eq!(o.ca, dir.path().join("ca.pem"));
+        let o = TlsFlags::default().resolve(env).expect("DOCKER_TLS_VERIFY");
+        assert_eq!(o.server, ServerCheck::Ca(dir.path().join("ca.pem")));
         assert_eq!(o.cert, Some(dir.path().join("cert.pem")));
         assert_eq!(o.key, Some(dir.path().join("key.pem")));
-        assert!(matches!(
-            TlsFlags::default().resolve(|_| None),
-            TlsMode::Plain
-        ));
+        assert_eq!(TlsFlags::default().resolve(|_| None), None);
         let home = |k: &str| (k == "HOME").then(|| "/home/u".to_owned());
-        let TlsMode::Verify(o) = TlsFlags {
-            verify: true,
+        let o = TlsFlags {
+            verify: Some(true),
             cacert: Some("/x/ca.pem".into()),
             ..TlsFlags::default()
         }
-        .resolve(home) else {
-            panic!("--tlsverify verifies")
-        };
-        assert_eq!(o.ca, PathBuf::from("/x/ca.pem"));
+        .resolve(home)
+        .expect("--tlsverify");
+        assert_eq!(o.server, ServerCheck::Ca("/x/ca.pem".into()));
         assert_eq!(o.cert, None, "no pair file under ~/.docker");
         // --tls alone, or DOCKER_TLS: TLS without verification, the pair
         // from the cert path when present.
+        let unverified = |cert, key| {
+            Some(TlsOptions {
+                server: ServerCheck::InsecureSkipVerify,
+                cert,
+                key,
+            })
+        };
         let tls_only = TlsFlags {
-            tls: true,
+            tls: Some(true),
             ..TlsFlags::default()
         };
-        assert_eq!(
-            tls_only.resolve(home),
-            TlsMode::NoVerify {
-                cert: None,
-                key: None
-            }
-        );
+        assert_eq!(tls_only.resolve(home), unverified(None, None));
         let d2 = d.clone();
         let env_tls = move |k: &str| match k {
             "DOCKER_TLS" => Some("1".to_owned()),
             "DOCKER_CERT_PATH" => Some(d2.clone()),
             _ => None,
         };
-        assert_eq!(
-            TlsFlags::default().resolve(env_tls),
-            TlsMode::NoVerify {
-                cert: Some(dir.path().join("cert.pem")),
-                key: Some(dir.path().join("key.pem"))
-            }
-        );
+        let pair = || {
+            unverified(
+                Some(dir.path().join("cert.pem")),
+                Some(dir.path().join("key.pem")),
+            )
+        };
+        assert_eq!(TlsFlags::default().resolve(&env_tls), pair());
+        // --tls=false wins over DOCKER_TLS.
+        let no_tls = TlsFlags {
+            tls: Some(false),
+            ..TlsFlags::default()
+        };
+        assert_eq!(no_tls.resolve(&env_tls), None);
         // --tlsverify wins over --tls; an empty variable is unset.
+        let both = TlsFlags {
+            tls: Some(true),
+            verify: Some(true),
+            ..TlsFlags::default()
+        };
         assert!(matches!(
-            TlsFlags {
-                tls: true,
-                verify: true,
-                ..TlsFlags::default()
-            }
-            .resolve(home),
-            TlsMode::Verify(_)
+            both.resolve(home),
+            Some(TlsOptions {
+                server: ServerCheck::Ca(_),
+                ..
+            })
         ));
         assert_eq!(
             TlsFlags::default().resolve(|k| (k == "DOCKER_TLS").then(String::new)),
-            TlsMode::Plain
+            None
         );
+        // --tlsverify=false: TLS without verification, even with
+        // DOCKER_TLS_VERIFY set and with --tls=false; DOCKER_TLS_VERIFY
+        // turns TLS on over --tls=false.
+        let verify_off = TlsFlags {
+            verify: Some(false),
+            ..TlsFlags::default()
+        };
+        assert_eq!(verify_off.resolve(env), pair());
+        assert_eq!(verify_off.resolve(home), unverified(None, None));
+        let off_off = TlsFlags {
+            tls: Some(false),
+            verify: Some(false),
+            ..TlsFlags::default()
+        };
+        assert_eq!(off_off.resolve(home), unverified(None, None));
+        assert!(matches!(
+            no_tls.resolve(env),
+            Some(TlsOptions {
+                server: ServerCheck::Ca(_),
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -22,8 +22,10 @@ fn is_switch(a: &Arg) -> bool {
     matches!(a.get_action(), ArgAction::SetTrue)
 }
 
+/// Whether `a` takes the next argument as its value: a flag whose value
+/// is optional (`--tlsverify[=false]`) takes one only after `=`.
 fn takes_value(a: &Arg) -> bool {
-    matches!(a.get_action(), ArgAction::Set | ArgAction::Append)
+    matches!(a.get_action(), ArgAction::Set | ArgAction::Append) && !a.is_require_equals_set()
 }
 
 /// Rewrites `args` (without the program name) as described above.

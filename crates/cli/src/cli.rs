@@ -34,11 +34,11 @@ pub struct Cli {
     #[arg(long, value_name = "string")]
     pub config: Option<String>,
     /// Use TLS; implied by --tlsverify
-    #[arg(long)]
-    pub tls: bool,
+    #[arg(long, value_parser = flags::boolean, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
+    pub tls: Option<bool>,
     /// Use TLS and verify the remote
-    #[arg(long)]
-    pub tlsverify: bool,
+    #[arg(long, value_parser = flags::boolean, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "bool")]
+    pub tlsverify: Option<bool>,
     /// Trust certs signed only by this CA (default "~/.docker/ca.pem")
     #[arg(long, value_name = "string")]
     pub tlscacert: Option<String>,

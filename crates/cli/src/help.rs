@@ -50,8 +50,12 @@ pub fn path_from_args(root: &Command, args: &[String]) -> Vec<String> {
     path
 }
 
+/// Whether `a` takes the next argument as its value (an optional value
+/// only after `=`).
 fn takes_value(a: Option<&Arg>) -> bool {
-    a.is_some_and(|a| matches!(a.get_action(), ArgAction::Set | ArgAction::Append))
+    a.is_some_and(|a| {
+        matches!(a.get_action(), ArgAction::Set | ArgAction::Append) && !a.is_require_equals_set()
+    })
 }
 
 /// The other names of `path` (`ps` is also `container ls/list/ps`).

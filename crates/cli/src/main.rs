@@ -14,7 +14,6 @@ mod cli;
 mod cmd;
 mod format;
 mod help;
-mod insecure_tls;
 mod opts;
 mod streams;
 mod tty;
@@ -121,11 +120,16 @@ fn flag_error(
     // and as the user wrote it ("--last" or "'n' in -n").
     let flag_names = |rendered: &str| -> Option<(String, String)> {
         let long = rendered.split([' ', '=', '[']).next()?.strip_prefix("--")?;
-        let mut cmd = root;
+        // The command named last, else an ancestor (`--tlsverify=x ps`
+        // fails on the root's flag).
+        let mut cmds = vec![root];
         for n in path {
-            cmd = cmd.find_subcommand(n)?;
+            cmds.push(cmds.last()?.find_subcommand(n)?);
         }
-        let arg = cmd.get_arguments().find(|a| a.get_long() == Some(long))?;
+        let arg = cmds
+            .iter()
+            .rev()
+            .find_map(|c| c.get_arguments().find(|a| a.get_long() == Some(long)))?;
         let written_long = args.iter().rev().any(|a| a == &format!("--{long}"));
         let as_written = match arg.get_short() {
             Some(c) if !written_long => format!("'{c}' in -{c}"),

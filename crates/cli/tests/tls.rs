@@ -2,8 +2,9 @@
 //! client certificates (a test CA made with openssl): version, ps and
 //! run --rm work; the same through DOCKER_TLS_VERIFY/DOCKER_CERT_PATH;
 //! without a client certificate or with an untrusted CA it fails with one
-//! line. `--tls` alone (or DOCKER_TLS) reaches the same daemon with a CA
-//! that did not sign its certificate, which --tlsverify refuses.
+//! line. `--tls` alone (or DOCKER_TLS, or `--tlsverify=false` over
+//! DOCKER_TLS_VERIFY) reaches the same daemon with a CA that did not sign
+//! its certificate, which --tlsverify refuses.
 
 mod common;
 
@@ -228,8 +229,6 @@ fn tlsverify_against_wharfd() {
     // `--tls` alone: TLS without checking the daemon's certificate, which
     // no CA the client has signed (other-ca.pem is the client's CA here);
     // the client pair is still sent (the daemon requires it).
-    let relay_tmp = d.dir.join("relay-tmp");
-    std::fs::create_dir_all(&relay_tmp).unwrap();
     let tls_only = |extra: &[&str]| {
         let mut c = Command::new(common::WHARF);
         c.args([
@@ -244,7 +243,6 @@ fn tlsverify_against_wharfd() {
             &f("cert-key.pem"),
         ])
         .args(extra)
-        .env("TMPDIR", &relay_tmp)
         .env_remove("DOCKER_TLS_VERIFY")
         .env_remove("DOCKER_TLS");
         run(&mut c)
@@ -259,11 +257,6 @@ fn tlsverify_against_wharfd() {
         "tls, unverified\n",
         "{}",
         String::from_utf8_lossy(&o.stderr)
-    );
-    assert_eq!(
-        std::fs::read_dir(&relay_tmp).unwrap().count(),
-        0,
-        "the relay's socket directory is removed when wharf ends"
     );
     // The same daemon with --tlsverify and that CA: refused.
     let o = {
@@ -300,14 +293,14 @@ fn tlsverify_against_wharfd() {
     ] {
         std::fs::copy(d.dir.join(from), other.join(to)).unwrap();
     }
-    let env_form = |verify: bool| {
+    let env_form = |verify: bool, extra: &[&str]| {
         let mut c = Command::new(common::WHARF);
-        c.args(["ps", "-q"])
+        c.args(extra)
+            .args(["ps", "-q"])
             .env("DOCKER_HOST", &host)
             .env_remove("WHARF_HOST")
             .env("DOCKER_TLS", "1")
-            .env("DOCKER_CERT_PATH", &other)
-            .env("TMPDIR", &relay_tmp);
+            .env("DOCKER_CERT_PATH", &other);
         if verify {
             c.env("DOCKER_TLS_VERIFY", "1");
         } else {
@@ -315,16 +308,46 @@ fn tlsverify_against_wharfd() {
         }
         run(&mut c)
     };
-    let o = env_form(false);
+    let o = env_form(false, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = env_form(true);
+    let o = env_form(true, &[]);
     assert_eq!(o.status.code(), Some(1), "DOCKER_TLS_VERIFY checks the CA");
+    // docker's --tlsverify=false: TLS without verification even with
+    // DOCKER_TLS_VERIFY set, and even with --tls=false (naming --tlsverify
+    // at all turns TLS on).
+    for extra in [
+        &["--tlsverify=false"][..],
+        &["--tls=false", "--tlsverify=false"],
+    ] {
+        let o = env_form(true, extra);
+        assert!(
+            o.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // Not a boolean: docker's parse error, exit 125.
+    let o = env_form(true, &["--tlsverify=maybe"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).lines().next(),
+        Some(
+            "invalid argument \"maybe\" for \"--tlsverify\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax"
+        )
+    );
+    // --tls=false alone does not turn DOCKER_TLS_VERIFY off.
+    let o = env_form(true, &["--tls=false"]);
+    assert_eq!(o.status.code(), Some(1), "DOCKER_TLS_VERIFY checks the CA");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("tls handshake with the daemon at"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // --tls without a client certificate: the daemon refuses; one line.
     let mut c = Command::new(common::WHARF);
     c.args(["-H", &host, "--tls", "ps"])
         .env_remove("DOCKER_CERT_PATH")
-        .env("HOME", d.dir.join("nohome"))
-        .env("TMPDIR", &relay_tmp);
+        .env("HOME", d.dir.join("nohome"));
     let o = run(&mut c);
     assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);

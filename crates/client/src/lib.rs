@@ -11,7 +11,7 @@
 //! and the daemon's `message`. Streams: [`stream::JsonStream`] for progress
 //! and events, [`stream::Demux`] for docker's 8-byte framed stdout/stderr,
 //! and [`Client::hijack`] for attach/exec (101 `Upgrade: tcp`, then raw
-//! bidirectional bytes). `tcp://` hosts may use verified TLS
+//! bidirectional bytes). `tcp://` hosts may use TLS, verified or not
 //! ([`Client::connect_tls`] with [`TlsOptions`]).
 #![forbid(unsafe_code)]
 
@@ -23,7 +23,7 @@ mod transport;
 
 pub use host::{Host, HostError};
 pub use hyper::body::Incoming;
-pub use tls::{TlsError, TlsOptions};
+pub use tls::{ServerCheck, TlsError, TlsOptions};
 pub use transport::{Body, Client, Hijacked};
 
 /// The newest API version this client speaks.

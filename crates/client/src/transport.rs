@@ -146,6 +146,34 @@ impl Client {
         }
     }
 
+    /// A failed request; a TLS alert from the daemon is reported as a
+    /// failed handshake: a TLS 1.3 server refuses a client certificate
+    /// only after the client's side of the handshake has completed, so the
+    /// refusal arrives with the first response.
+    fn request_failed(&self, source: hyper::Error) -> ClientError {
+        if self.tls.is_some() {
+            let mut cause = std::error::Error::source(&source);
+            while let Some(e) = cause {
+                let tls = e
+                    .downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                    .and_then(|inner| inner.downcast_ref::<tokio_rustls::rustls::Error>())
+                    .or_else(|| e.downcast_ref::<tokio_rustls::rustls::Error>());
+                if let Some(tls) = tls {
+                    return ClientError::TlsHandshake {
+                        host: self.host.to_string(),
+                        source: std::io::Error::new(std::io::ErrorKind::InvalidData, tls.clone()),
+                    };
+                }
+                cause = e.source();
+            }
+        }
+        ClientError::Http {
+            what: "request",
+            source,
+        }
+    }
+
     fn request(
         &self,
         method: Method,
@@ -185,10 +213,7 @@ impl Client {
         let resp = tx
             .send_request(req)
             .await
-            .map_err(|source| ClientError::Http {
-                what: "request",
-                source,
-            })?;
+            .map_err(|source| self.request_failed(source))?;
         check(resp).await
     }
 
@@ -254,10 +279,7 @@ impl Client {
         let resp = tx
             .send_request(req)
             .await
-            .map_err(|source| ClientError::Http {
-                what: "request",
-                source,
-            })?;
+            .map_err(|source| self.request_failed(source))?;
         let resp = check(resp).await?;
         let status = resp.status().as_u16();
         if status != 101 {
