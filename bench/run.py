@@ -3,6 +3,7 @@ import concurrent.futures, io, json, os, shutil, signal, statistics, subprocess,
 
 runs, release = int(sys.argv[1]), sys.argv[2]
 WHARFD, SHIM = os.path.join(release, "wharfd"), os.path.join(release, "wharf-shim")
+WCLI = os.path.join(release, "wharf")  # the wharf CLI: a fourth column, same wharfd
 CLI = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else shutil.which("docker")
 work = f"/tmp/wb-{os.getpid()}"  # short: unix socket paths are limited to 108 bytes
 os.makedirs(work)
@@ -158,6 +159,9 @@ def main():
     wharf = Peer("wharf", [CLI, "-H", f"unix://{wsock}"], base_env, wd.pid, ("wharf-shim", f"{work}/wx"))
     wait_for(lambda: subprocess.run(wharf.cli + ["version"], capture_output=True, env=base_env).returncode == 0, "wharfd")
     peers.append(wharf)
+    # The same daemon driven by the wharf CLI (the issue's "the same with
+    # the wharf CLI"); its daemon figures are wharfd's again.
+    wcli = Peer("wharf-cli", [WCLI, "-H", f"unix://{wsock}"], base_env, wd.pid, ("wharf-shim", f"{work}/wx"))
 
     # 2. dockerd with its own roots, no bridge, no iptables changes.
     dbase = f"/run/wb-docker-{os.getpid()}"
@@ -195,6 +199,8 @@ def main():
         p.run("import", tar, "busybox:latest")
         for _ in range(2):  # warm-up: binaries and images paged in
             p.run("run", "--rm", "--network", "none", "busybox", "true")
+    peers.append(wcli)  # after the import: the image is wharfd's already
+    wcli.run("run", "--rm", "--network", "none", "busybox", "true")
 
     # 4. run --rm true, alternated.
     lat = {p.name: [] for p in peers}
@@ -255,12 +261,15 @@ def main():
     print(f"\ndocker CLI {subprocess.run([CLI, '--version'], capture_output=True, text=True).stdout.strip()}; "
           f"monitors: wharf-shim / containerd-shim-runc-v2 / conmon "
           f"({', '.join(str(res[n]['mon_n']) for n in names)} found)")
-    print(f"{'':52} {'wharf':>9} {'docker':>9} {'podman':>9} {'w/docker':>9} {'w/podman':>9}")
+    print(f"{'':52} {'wharf':>9} {'docker':>9} {'podman':>9} {'w/docker':>9} {'w/podman':>9} {'wharf-cli':>9} {'wc/docker':>9}")
     for label, vals, fmt in rows:
         w = vals.get("wharf")
         ratio = lambda o: f"{w / vals[o]:.3f}" if w is not None and vals.get(o) else "n/a"
+        wc = vals.get("wharf-cli")
+        wc_ratio = f"{wc / vals['docker']:.3f}" if wc is not None and vals.get("docker") else "n/a"
         print(f"{label:52} {f(vals.get('wharf'), fmt):>9} {f(vals.get('docker'), fmt):>9} "
-              f"{f(vals.get('podman'), fmt):>9} {ratio('docker'):>9} {ratio('podman'):>9}")
+              f"{f(vals.get('podman'), fmt):>9} {ratio('docker'):>9} {ratio('podman'):>9} "
+              f"{f(wc, fmt):>9} {wc_ratio:>9}")
 
 
 try:

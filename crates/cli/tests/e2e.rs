@@ -264,9 +264,14 @@ fn seeds_scenario() {
     let all = d.ok(&["ps", "-aq"]);
     let ids: Vec<&str> = all.split_whitespace().collect();
     assert_eq!(ids.len(), 3, "{all}");
-    let mut args = vec!["rm", "-f"];
-    args.extend(ids.iter().copied());
-    assert_eq!(d.ok(&args).lines().count(), 3);
+    // Removed together (as docker's CLI: up to 50 requests at once), printed
+    // in the order named, a failure in between on stderr and exit 1.
+    let mut args = vec!["rm", "-f", ids[0], "nosuch"];
+    args.extend(ids[1..].iter().copied());
+    let o = d.wharf(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), format!("{}\n{}\n{}\n", ids[0], ids[1], ids[2]));
+    assert_eq!(stderr(&o), stderr(&d.docker(&["rm", "-f", "nosuch"])));
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
 

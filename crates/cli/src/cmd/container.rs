@@ -36,6 +36,34 @@ where
     if failed { Err(Exit::code(1)) } else { Ok(()) }
 }
 
+/// [`each`] with the requests in flight together, as docker's CLI does for
+/// stop, kill, rm, pause and unpause: at most 50 at once, results printed in
+/// the order the containers were named.
+async fn each_parallel<'a, F, Fut>(c: &'a Client, names: &'a [String], f: F) -> anyhow::Result<()>
+where
+    F: Fn(&'a Client, &'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ClientError>>,
+{
+    use futures_util::stream::{self, StreamExt};
+    let mut results = stream::iter(names)
+        .map(|n| {
+            let op = f(c, n);
+            async move { (n, op.await) }
+        })
+        .buffered(50);
+    let mut failed = false;
+    while let Some((n, r)) = results.next().await {
+        match r {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{}", describe_client(&e));
+                failed = true;
+            }
+        }
+    }
+    if failed { Err(Exit::code(1)) } else { Ok(()) }
+}
+
 pub const PS_TABLE: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
@@ -305,28 +333,28 @@ pub async fn stop(app: &mut App, a: &StopArgs, restart: bool) -> anyhow::Result<
     if restart {
         each(c, &a.containers, |c, n| c.container_restart(n, t, s)).await
     } else {
-        each(c, &a.containers, |c, n| c.container_stop(n, t, s)).await
+        each_parallel(c, &a.containers, |c, n| c.container_stop(n, t, s)).await
     }
 }
 
 pub async fn kill(app: &mut App, a: &KillArgs) -> anyhow::Result<()> {
     let c = app.client().await?;
     let s = a.signal.as_deref();
-    each(c, &a.containers, |c, n| c.container_kill(n, s)).await
+    each_parallel(c, &a.containers, |c, n| c.container_kill(n, s)).await
 }
 
 pub async fn rm(app: &mut App, a: &RmArgs) -> anyhow::Result<()> {
     let c = app.client().await?;
     let (f, v, l) = (a.force, a.volumes, a.link);
-    each(c, &a.containers, |c, n| c.container_remove(n, f, v, l)).await
+    each_parallel(c, &a.containers, |c, n| c.container_remove(n, f, v, l)).await
 }
 
 pub async fn pause(app: &mut App, a: &Containers, un: bool) -> anyhow::Result<()> {
     let c = app.client().await?;
     if un {
-        each(c, &a.containers, |c, n| c.container_unpause(n)).await
+        each_parallel(c, &a.containers, |c, n| c.container_unpause(n)).await
     } else {
-        each(c, &a.containers, |c, n| c.container_pause(n)).await
+        each_parallel(c, &a.containers, |c, n| c.container_pause(n)).await
     }
 }
 
