@@ -122,12 +122,21 @@ type StoreFile = StoreContents;
 #[derive(Debug, Clone)]
 pub struct ImageStore {
     root: PathBuf,
+    gc: std::sync::Arc<crate::gc_lock::GcLock>,
 }
 
 impl ImageStore {
     /// The store in `root` (created on first write).
     pub fn open(root: impl Into<PathBuf>) -> ImageStore {
-        ImageStore { root: root.into() }
+        let root = root.into();
+        let gc = crate::gc_lock::GcLock::for_root(&root);
+        ImageStore { root, gc }
+    }
+
+    /// The lock that keeps removals of layers and blobs away from operations
+    /// adding them (see [`crate::gc_lock`]).
+    pub fn gc(&self) -> &std::sync::Arc<crate::gc_lock::GcLock> {
+        &self.gc
     }
 
     fn path(&self) -> PathBuf {

@@ -7,6 +7,7 @@
 //!   platform selection;
 //! - [`layer`]: layer media types, decompression and the contained apply step;
 //! - [`image_store`]: image metadata (references → image records), atomic JSON;
+//! - [`gc_lock`]: removals of layers and blobs wait for operations adding them;
 //! - [`ops`]: the image operations the daemon serves (tag, list, inspect,
 //!   history, remove, prune, save, load, import);
 //! - [`snapshot`]: unpacked layers and container root filesystems (overlayfs
@@ -18,6 +19,7 @@
 
 pub mod content;
 pub mod digest;
+pub mod gc_lock;
 pub mod image_store;
 pub mod layer;
 pub mod manifest;

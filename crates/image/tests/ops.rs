@@ -763,3 +763,29 @@ fn hostile_or_broken_archives_are_refused_and_leave_no_image() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn removal_waits_for_an_operation_adding_layers() {
+    let e = env();
+    let _ = three_images(&e);
+    // What a pull in flight holds (through any store opened on the same
+    // directory, as the engine's services each open their own).
+    let other = ImageStore::open(e.tmp.path().join("images"));
+    let lease = other.gc().lease();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let remover = {
+        let (images, done) = (e.images.clone(), done.clone());
+        std::thread::spawn(move || {
+            let r = images.prune(&PruneOptions::default());
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            r.map(|r| r.images_deleted.len())
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        !done.load(std::sync::atomic::Ordering::SeqCst),
+        "prune ran while an operation adding layers held its lease"
+    );
+    drop(lease);
+    assert_eq!(remover.join().unwrap().unwrap(), 1);
+}

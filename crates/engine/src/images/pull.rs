@@ -113,6 +113,8 @@ impl ImageService {
         credentials: Option<Credentials>,
         out: &Broadcast,
     ) -> Result<(), ImageServiceError> {
+        // No removal deletes a layer this pull is about to reference.
+        let _lease = self.gc_lease().await;
         let client = self.client(reference.domain(), credentials)?;
         let target = PullTarget {
             content: self.ops.content().clone(),

@@ -207,6 +207,8 @@ impl ImageService {
         let op = out.subscribe();
         let this = self.clone();
         tokio::spawn(async move {
+            // The blobs being uploaded stay until the push ends.
+            let _lease = this.gc_lease().await;
             let mut result = Ok(());
             for (reference, record) in targets {
                 result = this

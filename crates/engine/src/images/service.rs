@@ -213,6 +213,13 @@ impl ImageService {
         Ok(())
     }
 
+    /// A lease on the image store's GC lock (`wharf_image::gc_lock`), taken
+    /// on a blocking thread: it waits while an image removal runs.
+    pub(crate) async fn gc_lease(&self) -> Option<wharf_image::gc_lock::Lease> {
+        let gc = self.ops.store().gc().clone();
+        tokio::task::spawn_blocking(move || gc.lease()).await.ok()
+    }
+
     /// `DELETE /images/{name}?force=`.
     pub async fn remove(
         &self,

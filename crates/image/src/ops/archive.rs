@@ -387,6 +387,7 @@ impl Images {
 
     /// `docker load`: adds every image of the archive `reader` yields.
     pub fn load<R: Read + Send>(&self, reader: R) -> Result<LoadReport, OpsError> {
+        let _lease = self.store.gc().lease();
         let reader = decompress(reader, None).map_err(|source| OpsError::Layer {
             layer: "image archive".into(),
             source,

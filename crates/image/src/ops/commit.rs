@@ -129,6 +129,7 @@ impl Images {
         layer: R,
         opts: &CommitOptions,
     ) -> Result<Digest, OpsError> {
+        let _lease = self.store.gc().lease();
         // Validate everything cheap before touching the stores.
         let reference = match &opts.reference {
             Some(r) => {

@@ -26,6 +26,7 @@ pub struct ImportOptions {
 impl Images {
     /// Imports the tarball `reader` yields; returns the new image ID.
     pub fn import<R: Read>(&self, reader: R, opts: &ImportOptions) -> Result<Digest, OpsError> {
+        let _lease = self.store.gc().lease();
         // Validate everything cheap before touching the stores.
         let reference = match &opts.reference {
             Some(r) => {

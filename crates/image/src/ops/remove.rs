@@ -139,6 +139,9 @@ fn refs_of(c: &StoreContents, id: &Digest) -> Vec<String> {
 impl Images {
     /// `docker rmi NAME`: the `Untagged:`/`Deleted:` lines, in docker's order.
     pub fn remove(&self, name: &str, opts: RemoveOptions) -> Result<Vec<DeleteItem>, OpsError> {
+        // Waits for pulls, loads, imports and commits in flight (their
+        // layers are not referenced by a recorded image yet).
+        let _gc = self.store.gc().exclusive();
         let contents = self.store.contents()?;
         let r = resolve_in(&contents, name)?;
         let id = r.id.clone();
@@ -226,6 +229,7 @@ impl Images {
     /// `docker image prune [-a]`: deletes untagged images (or, with `all`,
     /// every image) that no container uses.
     pub fn prune(&self, opts: &PruneOptions) -> Result<PruneReport, OpsError> {
+        let _gc = self.store.gc().exclusive();
         let contents = self.store.contents()?;
         let mut report = PruneReport::default();
         for id in contents.images.keys() {
