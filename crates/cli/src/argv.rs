@@ -80,10 +80,15 @@ pub fn normalize_switches(root: &Command, args: &[String]) -> Result<Vec<String>
                     Some(sub) => cmd = sub,
                     None => {
                         // A positional: the rest may belong to the
-                        // container's command, leave it as written.
+                        // container's command, leave it as written. docker
+                        // reads no flag after it (`exec c -it` runs `-it`):
+                        // `--` tells clap so.
                         if cmd.get_positionals().any(|p| p.is_trailing_var_arg_set())
                             || cmd.get_arguments().any(Arg::is_trailing_var_arg_set)
                         {
+                            if it.len() > 0 {
+                                out.push("--".to_owned());
+                            }
                             out.extend(it.cloned());
                             break;
                         }
@@ -131,7 +136,7 @@ mod tests {
         assert_eq!(norm(&["ps", "-a=T"]).unwrap(), ["ps", "-a"]);
         assert_eq!(
             norm(&["run", "--rm=false", "-e", "--rm=true", "busybox", "--rm=x"]).unwrap(),
-            ["run", "-e", "--rm=true", "busybox", "--rm=x"],
+            ["run", "-e", "--rm=true", "busybox", "--", "--rm=x"],
             "a flag value and the container's command are left alone"
         );
         assert_eq!(
@@ -145,6 +150,34 @@ mod tests {
         assert_eq!(
             norm(&["container", "rm", "--force=1", "x"]).unwrap(),
             ["container", "rm", "--force", "x"]
+        );
+    }
+
+    #[test]
+    fn no_flags_after_the_image() {
+        let cli = |args: &[&str]| {
+            let v = norm(args).unwrap();
+            crate::cli::Cli::parse_args(std::iter::once("wharf".to_owned()).chain(v)).unwrap()
+        };
+        let crate::cli::Cli {
+            cmd: Some(crate::cli::Cmd::Exec(x)),
+            ..
+        } = cli(&["exec", "c", "-it"])
+        else {
+            panic!("not exec")
+        };
+        assert_eq!(x.command, ["-it"]);
+        let crate::cli::Cli {
+            cmd: Some(crate::cli::Cmd::Run(x)),
+            ..
+        } = cli(&["run", "--rm", "img", "--", "x", "-e"])
+        else {
+            panic!("not run")
+        };
+        assert_eq!(
+            x.opts.command,
+            ["--", "x", "-e"],
+            "docker keeps a `--` after the image"
         );
     }
 }

@@ -231,11 +231,13 @@ pub fn render(root: &Command, path: &[String], width: usize) -> String {
 pub fn usage(root: &Command, path: &[String]) -> String {
     let cmd = lookup(root, path);
     let name = display_name(path);
+    // cobra's use line of a command group, as its errors print it (its
+    // help says `COMMAND` instead).
     if cmd.has_subcommands() {
         return if path.is_empty() {
-            "wharf [OPTIONS] COMMAND".to_owned()
+            "wharf [OPTIONS] COMMAND [ARG...]".to_owned()
         } else {
-            format!("{name} COMMAND")
+            name
         };
     }
     match cmd.get_overridden_usage() {

@@ -5,11 +5,13 @@
 //! single-threaded tokio runtime against the daemon ([`app`]), prints any
 //! error as one line on stderr ([`app::describe`]) and exits with docker's
 //! status: the container's for run/start -a/attach/exec, 125 when a
-//! run/create is refused, 1 for other failures, 125 for bad flags.
+//! run/create is refused, 1 for other failures (a wrong argument count
+//! included, checked first as docker does: [`arity`]), 125 for bad flags.
 #![forbid(unsafe_code)]
 
 mod app;
 mod argv;
+mod arity;
 mod cli;
 mod cmd;
 mod format;
@@ -172,6 +174,22 @@ fn flag_error(
     }
 }
 
+/// The terminal's width for help text (80 when unknown).
+fn help_width() -> usize {
+    tty::size()
+        .map(|(_, c)| usize::from(c))
+        .filter(|w| *w > 0)
+        .unwrap_or(80)
+}
+
+/// Prints docker's refusal of an argument count and exits 1, as docker.
+fn refuse(refusal: Option<arity::Refusal>) -> ! {
+    if let Some(r) = refusal {
+        eprint!("{}", r.message);
+    }
+    std::process::exit(1);
+}
+
 fn main() {
     let root = Cli::tree();
     let raw: Vec<String> = std::env::args().skip(1).collect();
@@ -187,22 +205,36 @@ fn main() {
             std::process::exit(125);
         }
     };
-    let cli = match Cli::parse_args(std::iter::once("wharf".to_owned()).chain(args.clone())) {
+    // docker checks the argument count once the flags have parsed: a
+    // flag error or --help in a command line with the wrong count still
+    // comes first, found by parsing it with an acceptable count.
+    let refusal = arity::check(&root, &args);
+    let parsed_args = refusal.as_ref().map_or(&args, |r| &r.stand_in);
+    let cli = match Cli::parse_args(std::iter::once("wharf".to_owned()).chain(parsed_args.clone()))
+    {
+        Ok(_) if refusal.is_some() => refuse(refusal),
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
             let path = help::path_from_args(&root, &args);
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                if refusal.is_some() {
+                    refuse(refusal);
+                }
+                // A command group named alone: its help, on stderr.
+                eprint!("{}", help::render(&root, &path, help_width()));
+                std::process::exit(0);
+            }
             if e.kind() == ErrorKind::DisplayHelp {
-                let width = tty::size()
-                    .map(|(_, c)| usize::from(c))
-                    .filter(|w| *w > 0)
-                    .unwrap_or(80);
-                print!("{}", help::render(&root, &path, width));
+                print!("{}", help::render(&root, &path, help_width()));
                 std::process::exit(0);
             }
             if let Some(msg) = flag_error(&e, &root, &path, &args) {
                 eprint!("{}", help::usage_error(&root, &path, &msg));
                 std::process::exit(125);
+            }
+            if refusal.is_some() {
+                refuse(refusal);
             }
             let code = match e.kind() {
                 ErrorKind::DisplayHelp
