@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::Daemon;
-use common::registry::Registry;
+use wharf_testkit_daemon::Registry;
 
 fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -63,7 +63,7 @@ fn on_pty(d: &Daemon, args: &[&str]) -> String {
 #[test]
 fn push_pull_and_progress() {
     let d = Daemon::start();
-    let reg = Registry::start(None);
+    let reg = Registry::start();
     let host = reg.host();
     let bb = format!("{host}/cli/bb:1");
 
@@ -198,7 +198,7 @@ fn push_pull_and_progress() {
 #[test]
 fn login_logout_and_private_images() {
     let d = Daemon::start();
-    let reg = Registry::start(Some(("alice", "s3cret")));
+    let reg = Registry::start_htpasswd("alice", "s3cret");
     let host = reg.host();
     let cfg = d.dir.join("cfg").join("config.json");
 

@@ -8,93 +8,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::Daemon;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `prefix`ca.pem, a server pair for 127.0.0.1 and a client pair.
-fn make_certs(dir: &Path, prefix: &str) {
-    let ca = format!("{prefix}ca.pem");
-    let ca_key = format!("{prefix}ca-key.pem");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &ca_key,
-            "-out",
-            &ca,
-            "-days",
-            "1",
-            "-subj",
-            "/CN=wharf-cli-test-ca",
-        ],
-    );
-    for (name, ext) in [
-        (
-            "server",
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-        ),
-        ("cert", "extendedKeyUsage=clientAuth\n"),
-    ] {
-        let base = format!("{prefix}{name}");
-        std::fs::write(dir.join(format!("{base}.ext")), ext).unwrap();
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{base}-key.pem"),
-                "-out",
-                &format!("{base}.csr"),
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{base}.csr"),
-                "-CA",
-                &ca,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-out",
-                &format!("{base}.pem"),
-                "-days",
-                "1",
-                "-extfile",
-                &format!("{base}.ext"),
-            ],
-        );
-    }
-}
 
 fn run(c: &mut Command) -> Output {
     wharf_testkit::run_bounded(c, Duration::from_secs(60)).unwrap()
@@ -102,13 +19,9 @@ fn run(c: &mut Command) -> Output {
 
 #[test]
 fn tlsverify_against_wharfd() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = wharf_testkit_daemon::free_port();
     let d = Daemon::start_with_setup(|dir| {
-        make_certs(dir, "");
+        wharf_testkit_daemon::make_certs(dir, "");
         let p = |f: &str| dir.join(f).display().to_string();
         vec![
             "-H".into(),
@@ -131,9 +44,9 @@ fn tlsverify_against_wharfd() {
         "--tlscacert".to_owned(),
         f("ca.pem"),
         "--tlscert".to_owned(),
-        f("cert.pem"),
+        f("client.pem"),
         "--tlskey".to_owned(),
-        f("cert-key.pem"),
+        f("client-key.pem"),
     ];
     let wharf = |extra: &[&str]| {
         let mut c = Command::new(common::WHARF);
@@ -174,8 +87,8 @@ fn tlsverify_against_wharfd() {
     std::fs::create_dir_all(&certs).unwrap();
     for (from, to) in [
         ("ca.pem", "ca.pem"),
-        ("cert.pem", "cert.pem"),
-        ("cert-key.pem", "key.pem"),
+        ("client.pem", "cert.pem"),
+        ("client-key.pem", "key.pem"),
     ] {
         std::fs::copy(d.dir.join(from), certs.join(to)).unwrap();
     }
@@ -206,7 +119,7 @@ fn tlsverify_against_wharfd() {
     assert_eq!(e.lines().count(), 1, "{e}");
 
     // A CA that did not sign the server: the handshake fails, one line.
-    make_certs(&d.dir, "other-");
+    wharf_testkit_daemon::make_certs(&d.dir, "other-");
     let mut c = Command::new(common::WHARF);
     c.args([
         "-H",
@@ -215,9 +128,9 @@ fn tlsverify_against_wharfd() {
         "--tlscacert",
         &f("other-ca.pem"),
         "--tlscert",
-        &f("cert.pem"),
+        &f("client.pem"),
         "--tlskey",
-        &f("cert-key.pem"),
+        &f("client-key.pem"),
         "version",
     ]);
     let o = run(&mut c);
@@ -238,9 +151,9 @@ fn tlsverify_against_wharfd() {
             "--tlscacert",
             &f("other-ca.pem"),
             "--tlscert",
-            &f("cert.pem"),
+            &f("client.pem"),
             "--tlskey",
-            &f("cert-key.pem"),
+            &f("client-key.pem"),
         ])
         .args(extra)
         .env_remove("DOCKER_TLS_VERIFY")
@@ -269,9 +182,9 @@ fn tlsverify_against_wharfd() {
             "--tlscacert",
             &f("other-ca.pem"),
             "--tlscert",
-            &f("cert.pem"),
+            &f("client.pem"),
             "--tlskey",
-            &f("cert-key.pem"),
+            &f("client-key.pem"),
             "version",
         ]);
         run(&mut c)
@@ -288,8 +201,8 @@ fn tlsverify_against_wharfd() {
     std::fs::create_dir_all(&other).unwrap();
     for (from, to) in [
         ("other-ca.pem", "ca.pem"),
-        ("cert.pem", "cert.pem"),
-        ("cert-key.pem", "key.pem"),
+        ("client.pem", "cert.pem"),
+        ("client-key.pem", "key.pem"),
     ] {
         std::fs::copy(d.dir.join(from), other.join(to)).unwrap();
     }

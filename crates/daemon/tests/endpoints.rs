@@ -6,7 +6,6 @@
 //! against a small index server on loopback, and websocket attach.
 
 mod common;
-mod images_support;
 
 use common::Daemon;
 use serde_json::{Value, json};
@@ -663,7 +662,7 @@ fn auth_header(user: &str, pass: &str) -> String {
 }
 
 /// The manifest `reference` (tag or digest) of `repo` as `reg` serves it.
-fn registry_manifest(reg: &images_support::Registry, repo: &str, reference: &str) -> Vec<u8> {
+fn registry_manifest(reg: &wharf_testkit_daemon::Registry, repo: &str, reference: &str) -> Vec<u8> {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(reg.addr).unwrap();
     write!(
@@ -681,13 +680,13 @@ fn registry_manifest(reg: &images_support::Registry, repo: &str, reference: &str
 #[test]
 fn distribution_inspect_against_a_registry() {
     let d = Daemon::start();
-    let reg = images_support::Registry::start();
+    let reg = wharf_testkit_daemon::Registry::start();
     let host = reg.host();
     let arch = wharf_image::manifest::Platform::host().arch;
     // 1. A single OCI image manifest: its descriptor and its config's platform.
     let dir = tempfile::tempdir().unwrap();
-    let layer = images_support::tar_of(&[("etc/", b""), ("etc/motd", b"hi\n")]);
-    images_support::write_oci_layout(dir.path(), &[layer], "dist");
+    let layer = wharf_testkit_daemon::tar_of(&[("etc/", b""), ("etc/motd", b"hi\n")]);
+    wharf_testkit_daemon::write_oci_layout(dir.path(), &[layer], "dist");
     reg.seed(dir.path(), "team/app", "v1");
     let digest = reg.digest("team/app", "v1").unwrap();
     let manifest = registry_manifest(&reg, "team/app", "v1");
@@ -720,8 +719,8 @@ fn distribution_inspect_against_a_registry() {
 
     // 2. An index: one platform per entry, as listed.
     let idx_dir = tempfile::tempdir().unwrap();
-    let layer = images_support::tar_of(&[("etc/", b""), ("etc/motd", b"multi\n")]);
-    images_support::write_oci_layout(idx_dir.path(), &[layer], "multi");
+    let layer = wharf_testkit_daemon::tar_of(&[("etc/", b""), ("etc/motd", b"multi\n")]);
+    wharf_testkit_daemon::write_oci_layout(idx_dir.path(), &[layer], "multi");
     let index: Value =
         serde_json::from_slice(&std::fs::read(idx_dir.path().join("index.json")).unwrap()).unwrap();
     let m = index["manifests"][0].clone();
@@ -834,7 +833,7 @@ fn distribution_inspect_against_a_registry() {
     assert_eq!(st, 400, "{v}");
 
     // 5. A registry that needs credentials: refused without, served with.
-    let locked = images_support::Registry::start_htpasswd("alice", "s3cret");
+    let locked = wharf_testkit_daemon::Registry::start_htpasswd("alice", "s3cret");
     locked.seed(dir.path(), "private/app", "v1");
     let lhost = locked.host();
     let (st, v) = json_req(
@@ -844,7 +843,7 @@ fn distribution_inspect_against_a_registry() {
         None,
     );
     assert_eq!(st, 401, "{v}");
-    let (st, v) = images_support::http(
+    let (st, v) = wharf_testkit_daemon::http(
         &d.socket,
         "GET",
         &format!("/distribution/{lhost}/private/app:v1/json"),
@@ -1030,7 +1029,7 @@ fn image_search_on_a_loopback_index() {
     );
 
     // 3. Credentials go to the index as Basic auth.
-    let (st, _) = images_support::http(
+    let (st, _) = wharf_testkit_daemon::http(
         &d.socket,
         "GET",
         &q(""),

@@ -15,7 +15,6 @@
 //! `WHARF_FAULT_SEED` replays a run) and the iteration count is fixed.
 
 mod common;
-mod images_support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -23,7 +22,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::Daemon;
-use images_support::{Registry, daemon_busybox_layer, tar_of, write_oci_layout};
+use wharf_testkit_daemon::{Registry, daemon_busybox_layer, tar_of, write_oci_layout};
 
 /// Iterations per operation.
 const ROUNDS: u64 = 10;

@@ -6,10 +6,9 @@
 //! and bad input.
 
 mod common;
-mod images_support;
 
 use common::Daemon;
-use images_support::{Registry, daemon_busybox_layer, http, tar_of, write_oci_layout};
+use wharf_testkit_daemon::{Registry, daemon_busybox_layer, http, tar_of, write_oci_layout};
 
 fn lines_with<'a>(out: &'a str, needle: &str) -> Vec<&'a str> {
     out.lines().filter(|l| l.contains(needle)).collect()

@@ -3,105 +3,16 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::Daemon;
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA, a server certificate for 127.0.0.1 and a client certificate.
-fn make_certs(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca-key.pem",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=wharf-test-ca",
-        ],
-    );
-    for (name, cn, ext) in [
-        (
-            "server",
-            "localhost",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
-        ),
-        ("client", "client", "extendedKeyUsage=clientAuth\n"),
-    ] {
-        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{name}-key.pem"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/CN={cn}"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca-key.pem",
-                "-CAcreateserial",
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "1",
-                "-extfile",
-                &format!("{name}.ext"),
-            ],
-        );
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn tcp_with_tlsverify() {
-    let port = free_port();
+    let port = wharf_testkit_daemon::free_port();
     let d = Daemon::start_with_setup(|dir| {
-        make_certs(dir);
+        wharf_testkit_daemon::make_certs(dir, "");
         let p = |f: &str| dir.join(f).display().to_string();
         vec![
             "-H".into(),
@@ -165,7 +76,7 @@ fn tcp_with_tlsverify() {
 
 #[test]
 fn plain_tcp_is_refused() {
-    let port = free_port();
+    let port = wharf_testkit_daemon::free_port();
     let out = Command::new(env!("CARGO_BIN_EXE_wharfd"))
         .args(["--config-file", "/dev/null/none.json"])
         .output()
