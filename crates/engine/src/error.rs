@@ -54,6 +54,10 @@ pub enum EngineError {
     /// A request field has a value the engine cannot honour.
     #[error("invalid {field}: {reason}")]
     InvalidConfig { field: &'static str, reason: String },
+    /// A request Docker refuses, in Docker's own words (the message is
+    /// what `dockerd` answers, so clients and scripts see the same text).
+    #[error("{reason}")]
+    Refused { reason: String },
     /// The operation needs a running container.
     #[error("container {id} is not running")]
     NotRunning { id: String },
@@ -155,9 +159,10 @@ impl EngineError {
             E::NoSuchContainer { .. } | E::NoSuchImage { .. } | E::NoSuchExec { .. } => {
                 ErrorKind::NotFound
             }
-            E::AmbiguousPrefix { .. } | E::InvalidName { .. } | E::InvalidConfig { .. } => {
-                ErrorKind::InvalidArgument
-            }
+            E::AmbiguousPrefix { .. }
+            | E::InvalidName { .. }
+            | E::InvalidConfig { .. }
+            | E::Refused { .. } => ErrorKind::InvalidArgument,
             E::NameInUse { .. }
             | E::NotRunning { .. }
             | E::RemoveRunning { .. }

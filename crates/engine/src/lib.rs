@@ -28,6 +28,7 @@ pub mod error;
 pub mod etc_files;
 pub mod events;
 pub mod filters;
+pub mod hostconfig;
 pub mod ids;
 pub mod images;
 pub mod layout;

@@ -184,6 +184,40 @@ pub struct TmpfsOptions {
     pub mode: u32,
 }
 
+/// `--blkio-weight-device path:weight`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WeightDevice {
+    #[serde(default, deserialize_with = "null_default")]
+    pub path: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub weight: u16,
+}
+
+/// `--device-{read,write}-{bps,iops} path:rate`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ThrottleDevice {
+    #[serde(default, deserialize_with = "null_default")]
+    pub path: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub rate: u64,
+}
+
+/// A mount a container took from another at create (`--volumes-from`):
+/// kept in the record, so it outlives the other container as in Docker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InheritedMount {
+    /// `bind` or `tmpfs`.
+    #[serde(rename = "Type")]
+    pub typ: String,
+    pub source: String,
+    pub destination: String,
+    /// OCI mount options (`rbind`, `ro`, tmpfs sizes, ...).
+    pub options: Vec<String>,
+}
+
 /// The host-specific part of a container's configuration (Docker's `HostConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -256,6 +290,63 @@ pub struct HostConfig {
     pub mounts: Option<Vec<MountSpec>>,
     #[serde(default)]
     pub init: Option<bool>,
+    /// `--oom-score-adj` (-1000..1000).
+    #[serde(default, deserialize_with = "null_default")]
+    pub oom_score_adj: i64,
+    /// `--cgroup-parent`: the container's cgroup is `<parent>/<id>`.
+    #[serde(default, deserialize_with = "null_default")]
+    pub cgroup_parent: String,
+    /// `--blkio-weight` (10..1000, 0: unset).
+    #[serde(default, deserialize_with = "null_default")]
+    pub blkio_weight: u16,
+    #[serde(default)]
+    pub blkio_weight_device: Option<Vec<WeightDevice>>,
+    #[serde(default)]
+    pub blkio_device_read_bps: Option<Vec<ThrottleDevice>>,
+    #[serde(default)]
+    pub blkio_device_write_bps: Option<Vec<ThrottleDevice>>,
+    #[serde(rename = "BlkioDeviceReadIOps", default)]
+    pub blkio_device_read_iops: Option<Vec<ThrottleDevice>>,
+    #[serde(rename = "BlkioDeviceWriteIOps", default)]
+    pub blkio_device_write_iops: Option<Vec<ThrottleDevice>>,
+    /// `--cpu-rt-period` / `--cpu-rt-runtime` (microseconds, 0: unset).
+    #[serde(default, deserialize_with = "null_default")]
+    pub cpu_realtime_period: i64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub cpu_realtime_runtime: i64,
+    /// `--memory-swappiness` (0..100; absent or -1: the kernel's).
+    #[serde(default)]
+    pub memory_swappiness: Option<i64>,
+    /// `--kernel-memory-tcp` (bytes, 0: unset).
+    #[serde(rename = "KernelMemoryTCP", default, deserialize_with = "null_default")]
+    pub kernel_memory_tcp: i64,
+    /// `--device-cgroup-rule` (`type major:minor access`).
+    #[serde(default)]
+    pub device_cgroup_rules: Option<Vec<String>>,
+    /// `--runtime` (`runc`, `wharf` or empty: the built-in runtime).
+    #[serde(default, deserialize_with = "null_default")]
+    pub runtime: String,
+    /// `--isolation` (only `default` on Linux).
+    #[serde(default, deserialize_with = "null_default")]
+    pub isolation: String,
+    /// `--storage-opt`.
+    #[serde(default)]
+    pub storage_opt: Option<BTreeMap<String, String>>,
+    /// `--uts`: `host` shares the host's UTS namespace.
+    #[serde(rename = "UTSMode", default, deserialize_with = "null_default")]
+    pub uts_mode: String,
+    /// `--userns`: only `host` (no remapping) exists here.
+    #[serde(default, deserialize_with = "null_default")]
+    pub userns_mode: String,
+    /// `--cgroupns`: `private` or `host` (filled in at create).
+    #[serde(default, deserialize_with = "null_default")]
+    pub cgroupns_mode: String,
+    /// `--volumes-from <container>[:ro|:rw]`.
+    #[serde(default)]
+    pub volumes_from: Option<Vec<String>>,
+    /// `--link <name>[:alias]`.
+    #[serde(default)]
+    pub links: Option<Vec<String>>,
     /// Fields wharf does not interpret, kept as sent.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -417,4 +508,7 @@ pub struct Container {
     /// Set when the user stopped the container (for `unless-stopped`).
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Mounts taken from other containers at create (`VolumesFrom`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherited_mounts: Vec<InheritedMount>,
 }

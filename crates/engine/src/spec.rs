@@ -18,7 +18,11 @@
 //!   are bind-mounted last;
 //! - `NetworkMode`: `host` shares the host's network and UTS namespaces;
 //!   anything else gets a private network namespace with loopback only;
-//! - `Ulimits` (over the daemon's `--default-ulimit`), `Sysctls`, `Devices`.
+//! - `Ulimits` (over the daemon's `--default-ulimit`), `Sysctls`, `Devices`;
+//! - the rarer fields (`OomScoreAdj`, blkio, real-time CPU, swappiness,
+//!   `DeviceCgroupRules`, `UTSMode`, `CgroupnsMode`) through
+//!   [`crate::hostconfig`]; `VolumesFrom` through the record's
+//!   `inherited_mounts` (resolved at create), before the container's own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -215,12 +219,13 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec, EngineError> {
     root.set_readonly(Some(hc.readonly_rootfs));
     spec.set_root(Some(root));
     let host_net = hc.network_mode == "host";
-    spec.set_hostname(if host_net {
+    let host_uts = host_net || hc.uts_mode == "host";
+    spec.set_hostname(if host_uts {
         None
     } else {
         Some(cfg.hostname.clone())
     });
-    if !cfg.domainname.is_empty() && !host_net {
+    if !cfg.domainname.is_empty() && !host_uts {
         spec.set_domainname(Some(cfg.domainname.clone()));
     }
 
@@ -345,6 +350,7 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec, EngineError> {
         rlimits.insert(format!("{typ:?}"), r);
     }
     process.set_rlimits(Some(rlimits.into_values().collect()));
+    crate::hostconfig::apply_process(hc, &mut process);
     spec.set_process(Some(process));
 
     // 3. Linux: namespaces, resources, devices, paths, seccomp, sysctls.
@@ -364,6 +370,7 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec, EngineError> {
             .collect();
         linux.set_namespaces(Some(ns));
     }
+    crate::hostconfig::apply_namespaces(hc, &mut linux);
     linux.set_cgroups_path(Some(PathBuf::from(&i.cgroups_path)));
     if hc.privileged {
         linux.set_masked_paths(Some(vec![]));
@@ -513,6 +520,7 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec, EngineError> {
         devices.push(dev);
     }
     res.set_devices(Some(rules));
+    crate::hostconfig::apply_resources(hc, &mut res)?;
     if !devices.is_empty() {
         linux.set_devices(Some(devices));
     }
@@ -613,6 +621,21 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec, EngineError> {
             ));
         }
     }
+    // Mounts from `VolumesFrom` come first; the container's own mounts on
+    // the same destination win (later sources win among themselves).
+    let mut inherited: Vec<Mount> = Vec::new();
+    for m in &c.inherited_mounts {
+        if seen.contains(Path::new(&m.destination)) {
+            continue;
+        }
+        inherited.retain(|x| x.destination() != Path::new(&m.destination));
+        inherited.push(mount(&m.destination, &m.typ, &m.source, m.options.clone()));
+    }
+    for m in &inherited {
+        seen.insert(m.destination().clone());
+    }
+    inherited.extend(user_mounts);
+    let user_mounts = inherited;
     // A user mount on a default destination (e.g. /dev/shm) replaces it.
     mounts.retain(|m| !seen.contains(m.destination()));
     mounts.extend(user_mounts);
@@ -684,6 +707,7 @@ mod tests {
             hosts_path: "/x/hosts".into(),
             resolv_conf_path: "/x/resolv.conf".into(),
             manually_stopped: false,
+            inherited_mounts: Vec::new(),
         }
     }
 

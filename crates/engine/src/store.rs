@@ -196,6 +196,7 @@ mod tests {
             hosts_path: String::new(),
             resolv_conf_path: String::new(),
             manually_stopped: false,
+            inherited_mounts: Vec::new(),
         }
     }
 

@@ -339,10 +339,10 @@ impl Containers {
             rootfs: &rootfs,
             user: &user,
             default_ulimits: &self.cfg.default_ulimits,
-            cgroups_path: format!(
-                "{}/{}",
-                self.cfg.cgroup_parent.trim_end_matches('/'),
-                rec.id
+            cgroups_path: crate::hostconfig::cgroups_path(
+                &self.cfg.cgroup_parent,
+                &rec.host_config,
+                &rec.id,
             ),
         })?;
         if rec.host_config.init == Some(true)

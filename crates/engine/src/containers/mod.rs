@@ -45,7 +45,7 @@ use crate::error::{EngineError, io_err};
 use crate::events::{Event, Events};
 use crate::images::{ImageError, Images};
 use crate::layout::Layout;
-use crate::model::{Container, ContainerConfig, HostConfig, State, Status, Ulimit};
+use crate::model::{Container, ContainerConfig, HostConfig, InheritedMount, State, Status, Ulimit};
 use crate::store::{ContainerStore, RECORD_VERSION};
 use crate::{etc_files, ids, names, time};
 
@@ -286,7 +286,7 @@ impl Containers {
     }
 
     fn create_blocking(&self, req: CreateRequest) -> Result<Created, EngineError> {
-        let warnings = Vec::new();
+        let mut warnings = Vec::new();
         if let Some(p) = &req.platform
             && !p.is_empty()
             && !p.starts_with("linux")
@@ -297,6 +297,16 @@ impl Containers {
             });
         }
         validate_host_config(&req.host_config)?;
+        let support = crate::hostconfig::CgroupSupport::probe();
+        warnings.extend(crate::hostconfig::validate(
+            &req.host_config,
+            &req.config.hostname,
+            support,
+        )?);
+        self.check_links(&req.host_config)?;
+        let inherited = self.resolve_volumes_from(&req.host_config)?;
+        let mut req = req;
+        crate::hostconfig::fill_defaults(&mut req.host_config, support);
         if req.host_config.init == Some(true) && self.cfg.init_binary.is_none() {
             return Err(EngineError::InvalidConfig {
                 field: "Init",
@@ -326,7 +336,7 @@ impl Containers {
                 }
             }
         };
-        let result = self.create_reserved(&id, &name, req);
+        let result = self.create_reserved(&id, &name, req, inherited);
         if result.is_err() {
             self.release_name(&name, &id);
             let _ = self.images.snapshots().remove(&id);
@@ -335,7 +345,98 @@ impl Containers {
         result.map(|()| Created { id, warnings })
     }
 
-    fn create_reserved(&self, id: &str, name: &str, req: CreateRequest) -> Result<(), EngineError> {
+    /// dockerd's `registerLinks` checks: every linked container exists and
+    /// does not use the host's network.
+    fn check_links(&self, hc: &HostConfig) -> Result<(), EngineError> {
+        for l in hc.links.iter().flatten() {
+            let (name, _alias) = crate::hostconfig::parse_link(l)?;
+            let child = self.lookup(&name).map_err(|e| EngineError::Refused {
+                reason: format!("could not get container for {name}: {}", e.full_message()),
+            })?;
+            if child.with(|c| c.host_config.network_mode == "host") {
+                return Err(EngineError::Refused {
+                    reason: "conflicting options: host type networking can't be used with links. This would result in undefined behavior".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The mounts `VolumesFrom` takes from other containers: their binds,
+    /// `--mount` binds and tmpfs mounts and what they took themselves,
+    /// read-only when asked (`:ro`) or when read-only there.
+    fn resolve_volumes_from(&self, hc: &HostConfig) -> Result<Vec<InheritedMount>, EngineError> {
+        let mut out: Vec<InheritedMount> = Vec::new();
+        for v in hc.volumes_from.iter().flatten() {
+            let (name, rw) = crate::hostconfig::parse_volumes_from(v)?;
+            let other = self
+                .lookup(&name)
+                .map_err(|e| EngineError::Refused {
+                    reason: e.full_message(),
+                })?
+                .snapshot();
+            let mut mounts: Vec<InheritedMount> = other.inherited_mounts.clone();
+            let ohc = &other.host_config;
+            for b in ohc.binds.iter().flatten() {
+                let m = crate::spec::parse_bind(b)?;
+                mounts.push(InheritedMount {
+                    typ: "bind".into(),
+                    source: m
+                        .source()
+                        .as_ref()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    destination: m.destination().to_string_lossy().into_owned(),
+                    options: m.options().clone().unwrap_or_default(),
+                });
+            }
+            for m in ohc.mounts.iter().flatten() {
+                let ro = if m.read_only { "ro" } else { "rw" }.to_owned();
+                let (source, options) = match m.typ.as_str() {
+                    "bind" => (m.source.clone(), vec!["rbind".to_owned(), ro]),
+                    "tmpfs" => {
+                        let mut o = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
+                        if let Some(t) = &m.tmpfs_options {
+                            if t.size_bytes > 0 {
+                                o.push(format!("size={}", t.size_bytes));
+                            }
+                            if t.mode != 0 {
+                                o.push(format!("mode={:o}", t.mode));
+                            }
+                        }
+                        o.push(ro);
+                        ("tmpfs".to_owned(), o)
+                    }
+                    _ => continue,
+                };
+                mounts.push(InheritedMount {
+                    typ: m.typ.clone(),
+                    source,
+                    destination: m.target.clone(),
+                    options,
+                });
+            }
+            for mut m in mounts {
+                if !rw {
+                    m.options.retain(|o| o != "rw");
+                    if !m.options.iter().any(|o| o == "ro") {
+                        m.options.push("ro".into());
+                    }
+                }
+                out.retain(|x| x.destination != m.destination);
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    fn create_reserved(
+        &self,
+        id: &str,
+        name: &str,
+        req: CreateRequest,
+        inherited_mounts: Vec<InheritedMount>,
+    ) -> Result<(), EngineError> {
         let image_name = req.config.image.clone();
         if image_name.is_empty() {
             return Err(EngineError::InvalidConfig {
@@ -433,6 +534,7 @@ impl Containers {
             hosts_path,
             resolv_conf_path,
             manually_stopped: false,
+            inherited_mounts,
         };
         // Check the resources, mounts and security options now, so a bad
         // request fails at create as with Docker, not at start.

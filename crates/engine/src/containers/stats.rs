@@ -79,7 +79,11 @@ pub fn filter_ps(output: &str, pids: &[i32]) -> Result<TopTable, String> {
 }
 
 impl Containers {
-    fn cgroup(&self, id: &str) -> Result<Box<dyn wharf_cgroups::CgroupManager>, EngineError> {
+    fn cgroup(
+        &self,
+        id: &str,
+        hc: &crate::model::HostConfig,
+    ) -> Result<Box<dyn wharf_cgroups::CgroupManager>, EngineError> {
         let cg_err = |source| EngineError::Cgroup {
             id: id.to_owned(),
             source,
@@ -87,7 +91,7 @@ impl Containers {
         let setup = wharf_cgroups::CgroupSetup::detect().map_err(cg_err)?;
         wharf_cgroups::manager(
             &setup,
-            &format!("{}/{}", self.cfg.cgroup_parent.trim_end_matches('/'), id),
+            &crate::hostconfig::cgroups_path(&self.cfg.cgroup_parent, hc, id),
         )
         .map_err(cg_err)
     }
@@ -100,9 +104,10 @@ impl Containers {
         }
         let this = self.clone();
         let id = e.id.clone();
+        let hc = e.with(|c| c.host_config.clone());
         tokio::task::spawn_blocking(move || {
             let stats = this
-                .cgroup(&id)?
+                .cgroup(&id, &hc)?
                 .stats()
                 .map_err(|source| EngineError::Cgroup {
                     id: id.clone(),
@@ -136,8 +141,9 @@ impl Containers {
         let pids = {
             let this = self.clone();
             let id = e.id.clone();
+            let hc = e.with(|c| c.host_config.clone());
             tokio::task::spawn_blocking(move || {
-                this.cgroup(&id)?
+                this.cgroup(&id, &hc)?
                     .pids()
                     .map_err(|source| EngineError::Cgroup { id, source })
             })

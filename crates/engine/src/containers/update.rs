@@ -2,6 +2,10 @@
 //! applied live through its shim (`Update`) when it runs, and persisted so
 //! the next start uses them too.
 //!
+//! Fields: `Memory*`, `NanoCpus`, `CpuShares`, `CpuPeriod`, `CpuQuota`,
+//! `CpuRealtimePeriod`, `CpuRealtimeRuntime`, `CpusetCpus`, `CpusetMems`,
+//! `PidsLimit`, `BlkioWeight`, `RestartPolicy`.
+//!
 //! As in Docker, a zero or empty field means "leave as is"; `PidsLimit`
 //! of 0 or less lifts the limit. The updated host config is validated by
 //! building the runtime spec from it (the same checks as at create), and
@@ -46,6 +50,10 @@ pub struct UpdateRequest {
     pub pids_limit: Option<i64>,
     #[serde(default, deserialize_with = "nd")]
     pub blkio_weight: u16,
+    #[serde(default, deserialize_with = "nd")]
+    pub cpu_realtime_period: i64,
+    #[serde(default, deserialize_with = "nd")]
+    pub cpu_realtime_runtime: i64,
     #[serde(default)]
     pub restart_policy: Option<RestartPolicy>,
 }
@@ -55,14 +63,6 @@ fn invalid(reason: impl Into<String>) -> EngineError {
         field: "update",
         reason: reason.into(),
     }
-}
-
-fn blkio_weight_supported() -> bool {
-    ["blkio.weight", "blkio.bfq.weight"].iter().any(|f| {
-        std::path::Path::new("/sys/fs/cgroup/blkio")
-            .join(f)
-            .exists()
-    }) || std::path::Path::new("/sys/fs/cgroup/io.weight").exists()
 }
 
 impl Containers {
@@ -120,6 +120,14 @@ impl Containers {
         set(&mut hc.cpu_shares, req.cpu_shares);
         set(&mut hc.cpu_period, req.cpu_period);
         set(&mut hc.cpu_quota, req.cpu_quota);
+        set(&mut hc.cpu_realtime_period, req.cpu_realtime_period);
+        set(&mut hc.cpu_realtime_runtime, req.cpu_realtime_runtime);
+        let support = crate::hostconfig::CgroupSupport::probe();
+        crate::hostconfig::validate_realtime(
+            hc.cpu_realtime_period,
+            hc.cpu_realtime_runtime,
+            support,
+        )?;
         if !req.cpuset_cpus.is_empty() {
             hc.cpuset_cpus = req.cpuset_cpus.clone();
         }
@@ -130,17 +138,15 @@ impl Containers {
         if let Some(p) = req.pids_limit {
             hc.pids_limit = Some(if p <= 0 { 0 } else { p });
         }
-        let mut weight = None;
         if req.blkio_weight != 0 {
-            if !(10..=1000).contains(&req.blkio_weight) {
-                return Err(invalid("Range of blkio weight is from 10 to 1000"));
-            }
-            if blkio_weight_supported() {
-                hc.extra
-                    .insert("BlkioWeight".into(), req.blkio_weight.into());
-                weight = Some(req.blkio_weight);
-            } else {
+            if !support.blkio_weight {
                 warnings.push("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.".to_owned());
+            } else if !(10..=1000).contains(&req.blkio_weight) {
+                return Err(EngineError::Refused {
+                    reason: "Range of blkio weight is from 10 to 1000".into(),
+                });
+            } else {
+                hc.blkio_weight = req.blkio_weight;
             }
         }
 
@@ -157,6 +163,9 @@ impl Containers {
             default_ulimits: &self.cfg.default_ulimits,
             cgroups_path: String::new(),
         })?;
+        // The cgroup part of the spec is applied as a whole: the block I/O
+        // throttles and weights, real-time CPU, cpusets, swappiness are
+        // rewritten with the values they already have unless updated.
         let mut res = spec
             .linux()
             .as_ref()
@@ -167,11 +176,6 @@ impl Containers {
             let mut pids = oci_spec::runtime::LinuxPids::default();
             pids.set_limit(-1);
             res.set_pids(Some(pids));
-        }
-        if let Some(w) = weight {
-            let mut b = oci_spec::runtime::LinuxBlockIo::default();
-            b.set_weight(Some(w));
-            res.set_block_io(Some(b));
         }
 
         // 4. Live, then durable.
