@@ -11,21 +11,8 @@ use common::Daemon;
 #[test]
 fn tcp_with_tlsverify() {
     let port = wharf_testkit_daemon::free_port();
-    let d = Daemon::start_with_setup(|dir| {
-        wharf_testkit_daemon::make_certs(dir, "");
-        let p = |f: &str| dir.join(f).display().to_string();
-        vec![
-            "-H".into(),
-            format!("tcp://127.0.0.1:{port}"),
-            "--tlsverify".into(),
-            "--tlscacert".into(),
-            p("ca.pem"),
-            "--tlscert".into(),
-            p("server.pem"),
-            "--tlskey".into(),
-            p("server-key.pem"),
-        ]
-    });
+    let d =
+        Daemon::start_with_setup(|dir| wharf_testkit_daemon::make_certs(dir, "").daemon_args(port));
     let host = format!("tcp://127.0.0.1:{port}");
     let f = |n: &str| d.dir.join(n).display().to_string();
     let mut ok = d.docker_cmd();

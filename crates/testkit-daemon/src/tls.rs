@@ -15,6 +15,26 @@ pub struct Certs {
     pub client_key: PathBuf,
 }
 
+impl Certs {
+    /// wharfd flags serving TLS on `tcp://127.0.0.1:<port>` with this
+    /// server pair and requiring client certificates signed by this CA
+    /// (`--tlsverify`).
+    pub fn daemon_args(&self, port: u16) -> Vec<String> {
+        let p = |f: &PathBuf| f.display().to_string();
+        vec![
+            "-H".into(),
+            format!("tcp://127.0.0.1:{port}"),
+            "--tlsverify".into(),
+            "--tlscacert".into(),
+            p(&self.ca),
+            "--tlscert".into(),
+            p(&self.server_cert),
+            "--tlskey".into(),
+            p(&self.server_key),
+        ]
+    }
+}
+
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)

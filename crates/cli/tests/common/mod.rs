@@ -6,7 +6,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -24,12 +24,6 @@ impl Deref for Daemon {
     type Target = wharf_testkit_daemon::Daemon;
     fn deref(&self) -> &Self::Target {
         &self.0
-    }
-}
-
-impl DerefMut for Daemon {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
     }
 }
 
