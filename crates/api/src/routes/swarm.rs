@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
@@ -68,26 +69,30 @@ impl From<SwarmError> for ApiError {
     }
 }
 
+// Handlers that refuse still read the request body (`_body`): answering
+// and closing before it is read makes a client that is still sending it
+// fail with a broken pipe instead of reading the error.
+
 /// Any request a swarm manager serves (`/swarm`, `/services`, `/nodes`,
 /// `/tasks`, `/secrets`, `/configs` and below). A malformed `filters`
 /// parameter is still a 400, as with dockerd, which parses it first.
-pub async fn manager_only(uri: Uri) -> ApiResult<Response> {
+pub async fn manager_only(uri: Uri, _body: Bytes) -> ApiResult<Response> {
     query(&uri).filters()?;
     Err(SwarmError::NotManager.into())
 }
 
 /// `POST /swarm/leave`.
-pub async fn leave() -> ApiResult<Response> {
+pub async fn leave(_body: Bytes) -> ApiResult<Response> {
     Err(SwarmError::NotInSwarm.into())
 }
 
 /// `POST /swarm/init`.
-pub async fn init() -> ApiResult<Response> {
+pub async fn init(_body: Bytes) -> ApiResult<Response> {
     Err(SwarmError::Unsupported { op: "init" }.into())
 }
 
 /// `POST /swarm/join`.
-pub async fn join() -> ApiResult<Response> {
+pub async fn join(_body: Bytes) -> ApiResult<Response> {
     Err(SwarmError::Unsupported { op: "join" }.into())
 }
 
@@ -101,13 +106,17 @@ pub async fn plugins(State(_s): State<Arc<AppState>>, uri: Uri) -> ApiResult<Res
 }
 
 /// `POST /plugins/pull`, `/plugins/create`, `GET /plugins/privileges`.
-pub async fn plugin_install() -> ApiResult<Response> {
+pub async fn plugin_install(_body: Bytes) -> ApiResult<Response> {
     Err(SwarmError::PluginsUnsupported.into())
 }
 
 /// `/plugins/{name}/{json,enable,disable,push,upgrade,set}` and
 /// `DELETE /plugins/{name}` (names contain slashes).
-pub async fn plugin_by_name(method: Method, Path(rest): Path<String>) -> ApiResult<Response> {
+pub async fn plugin_by_name(
+    method: Method,
+    Path(rest): Path<String>,
+    _body: Bytes,
+) -> ApiResult<Response> {
     let (name, action) = match rest.rsplit_once('/') {
         Some((n, a))
             if method != Method::DELETE
