@@ -95,7 +95,7 @@ def main():
     wsock = f"{work}/wharf.sock"
     open(f"{work}/wharf.json", "w").write("{}")
     start([WHARFD, "--config-file", f"{work}/wharf.json", "--data-root", f"{work}/wd", "--exec-root",
-           f"{work}/wx", "-H", f"unix://{wsock}", "--shim-binary", SHIM, "--log-level", "warn"],
+           f"/run/wcb-wharf-{os.getpid()}", "-H", f"unix://{wsock}", "--shim-binary", SHIM, "--log-level", "warn"],
           f"{work}/wharfd.log")
     dbase = f"/run/wcb-docker-{os.getpid()}"
     json.dump({"storage-driver": "overlay2", "exec-opts": ["native.cgroupdriver=cgroupfs"],
@@ -170,5 +170,5 @@ finally:
         if os.path.exists(d):
             unmount_under(d)
             shutil.rmtree(d, ignore_errors=True)
-    for p in (f"/run/wcb-docker-{os.getpid()}",):
+    for p in (f"/run/wcb-docker-{os.getpid()}", f"/run/wcb-wharf-{os.getpid()}"):
         shutil.rmtree(p, ignore_errors=True)

@@ -151,17 +151,20 @@ def main():
     peers = []
 
     # 1. wharfd (release), own roots.
+    # The exec root on a tmpfs as wharfd's default (/run/wharf) and as
+    # dockerd's and podman's below.
     wsock = f"{work}/wharf.sock"
+    wx = f"/run/wb-wharf-{os.getpid()}"
     open(f"{work}/wharf.json", "w").write("{}")
     wd = start([WHARFD, "--config-file", f"{work}/wharf.json", "--data-root", f"{work}/wd",
-                "--exec-root", f"{work}/wx", "-H", f"unix://{wsock}", "--shim-binary", SHIM,
+                "--exec-root", wx, "-H", f"unix://{wsock}", "--shim-binary", SHIM,
                 "--log-level", "warn"], f"{work}/wharfd.log")
-    wharf = Peer("wharf", [CLI, "-H", f"unix://{wsock}"], base_env, wd.pid, ("wharf-shim", f"{work}/wx"))
+    wharf = Peer("wharf", [CLI, "-H", f"unix://{wsock}"], base_env, wd.pid, ("wharf-shim", wx))
     wait_for(lambda: subprocess.run(wharf.cli + ["version"], capture_output=True, env=base_env).returncode == 0, "wharfd")
     peers.append(wharf)
     # The same daemon driven by the wharf CLI (the issue's "the same with
     # the wharf CLI"); its daemon figures are wharfd's again.
-    wcli = Peer("wharf-cli", [WCLI, "-H", f"unix://{wsock}"], base_env, wd.pid, ("wharf-shim", f"{work}/wx"))
+    wcli = Peer("wharf-cli", [WCLI, "-H", f"unix://{wsock}"], base_env, wd.pid, ("wharf-shim", wx))
 
     # 2. dockerd with its own roots, no bridge, no iptables changes.
     dbase = f"/run/wb-docker-{os.getpid()}"
@@ -279,7 +282,7 @@ finally:
     subprocess.run(["podman", "--root", f"{work}/podman-root", "--runroot", f"/run/wbp-{os.getpid()}",
                     "system", "reset", "-f"], capture_output=True,
                    env=dict(os.environ, CONTAINERS_STORAGE_CONF=os.path.join(work, "podman", "storage.conf")))
-    for x in (f"/run/wb-docker-{os.getpid()}", f"/run/wbp-{os.getpid()}"):
+    for x in (f"/run/wb-docker-{os.getpid()}", f"/run/wbp-{os.getpid()}", f"/run/wb-wharf-{os.getpid()}"):
         remove(x)
     for x in (f"/run/wb-docker-{os.getpid()}.sock", f"/run/wb-docker-{os.getpid()}.pid"):
         if os.path.exists(x):

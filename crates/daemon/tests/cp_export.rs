@@ -344,3 +344,70 @@ fn attach_with_logs_replays_output() {
     let out = d.ok(&["start", "-a", "l1"]);
     assert_eq!(out, "first");
 }
+
+/// The mount points and generated files live in the shared init layer
+/// (below the writable layer, as Docker's `-init` layer): a container that
+/// changes nothing has an empty writable layer and an empty `diff`, sees
+/// Docker's `/.dockerenv` and `/etc/mtab`, and an image's symlink at a bind
+/// mount target (here `/etc/resolv.conf` pointing out of the root) is
+/// shadowed, so the generated file is what the container reads.
+#[test]
+fn init_layer_holds_the_mount_points() {
+    let d = Daemon::start();
+    let id = d.ok(&["run", "-d", "busybox", "sleep", "1000"]);
+    let upper = d
+        .data_root()
+        .join("snapshots/containers")
+        .join(&id)
+        .join("diff");
+    let entries: Vec<_> = std::fs::read_dir(&upper)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(entries.is_empty(), "writable layer: {entries:?}");
+    assert_eq!(d.ok(&["diff", &id]), "");
+    assert_eq!(
+        d.ok(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "test -f /.dockerenv && readlink /etc/mtab"
+        ]),
+        "/proc/mounts"
+    );
+    // Writes to the generated files reach the container's own copies,
+    // never the shared layer.
+    d.ok(&["exec", &id, "sh", "-c", "echo 10.9.9.9 extra >> /etc/hosts"]);
+    let shared = d.data_root().join("init-v1");
+    assert_eq!(std::fs::read(shared.join("etc/hosts")).unwrap(), b"");
+
+    let link_dir = d.dir.join("link");
+    std::fs::create_dir_all(&link_dir).unwrap();
+    std::os::unix::fs::symlink("/outside/resolv.conf", link_dir.join("resolv.conf")).unwrap();
+    d.ok(&["create", "--name", "mk", "busybox", "true"]);
+    d.ok(&[
+        "cp",
+        link_dir.join("resolv.conf").to_str().unwrap(),
+        "mk:/etc/",
+    ]);
+    let mk = d.ok(&["inspect", "-f", "{{.Id}}", "mk"]);
+    let in_layer = d
+        .data_root()
+        .join("snapshots/containers")
+        .join(&mk)
+        .join("diff/etc/resolv.conf");
+    assert!(
+        std::fs::symlink_metadata(&in_layer)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    d.ok(&["commit", "mk", "symlinked:1"]);
+    let ls = d.ok(&["run", "--rm", "symlinked:1", "ls", "-l", "/etc/resolv.conf"]);
+    assert!(ls.starts_with("-rw"), "a regular file inside: {ls}");
+    let seen = d.ok(&["run", "--rm", "symlinked:1", "cat", "/etc/resolv.conf"]);
+    assert!(seen.contains("nameserver"), "{seen}");
+    assert!(!d.dir.join("outside").exists());
+    d.ok(&["rm", "-f", &id, "mk"]);
+}

@@ -98,14 +98,7 @@ impl Containers {
     pub(super) fn mount_rootfs(&self, c: &Container) -> Result<(), EngineError> {
         let target = self.cfg.layout.container_rootfs(&c.id);
         let _ = wharf_image::snapshot::unmount(&target);
-        let mounts = self
-            .images
-            .snapshots()
-            .container_mounts(&c.snapshot_key)
-            .map_err(|source| EngineError::Snapshot {
-                id: c.id.clone(),
-                source,
-            })?;
+        let mounts = self.rootfs_mounts(c)?;
         for m in &mounts {
             let at = match &m.target {
                 Some(t) => target.join(t.strip_prefix("/").unwrap_or(t)),
@@ -201,21 +194,24 @@ impl Containers {
         drop(_g);
         let this = self.clone();
         let rec2 = rec.clone();
-        let prepared = tokio::task::spawn_blocking(move || this.prepare_start(&rec2))
-            .await
-            .map_err(|source| EngineError::Task {
-                what: "start",
-                source,
-            })?;
+        let state_dir = self.shim_state_dir(&e.id);
+        let state_dir2 = state_dir.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            this.prepare_start(&rec2)?;
+            let _ = std::fs::remove_dir_all(&state_dir2);
+            std::fs::create_dir_all(&state_dir2).map_err(io_err("create directory", &state_dir2))
+        })
+        .await
+        .map_err(|source| EngineError::Task {
+            what: "start",
+            source,
+        })?;
         if let Err(err) = prepared {
             self.unmount_rootfs(&e.id);
             self.record_start_error(e, &err);
             return Err(err);
         }
         let log_opts = &rec.host_config.log_config.config;
-        let state_dir = self.shim_state_dir(&e.id);
-        let _ = std::fs::remove_dir_all(&state_dir);
-        std::fs::create_dir_all(&state_dir).map_err(io_err("create directory", &state_dir))?;
         let scfg = ShimConfig {
             id: e.id.clone(),
             bundle: self.store.dir(&e.id),
@@ -288,7 +284,14 @@ impl Containers {
             c.state.finished_at = time::ZERO_TIME.into();
             c.manually_stopped = false;
         });
-        let rec = self.save(e)?;
+        // The fsync'd record waits on the disk: off the async workers.
+        let (this, entry) = (self.clone(), e.clone());
+        let rec = tokio::task::spawn_blocking(move || this.save(&entry))
+            .await
+            .map_err(|source| EngineError::Task {
+                what: "start",
+                source,
+            })??;
         tracing::info!(container_id = %e.id, pid = st.pid, "container started");
         self.event("start", &rec, &[]);
         self.spawn_monitor(e.clone(), shim);
@@ -400,27 +403,38 @@ impl Containers {
             tracing::debug!(container_id = %e.id, error = %err, "shim delete after exit");
         }
         e.set_shim(None);
-        self.unmount_rootfs(&e.id);
-        let _ = std::fs::remove_dir_all(shim.state_dir());
-        e.with(|c| {
-            c.state.set_status(Status::Exited);
-            c.state.exit_code = status.exit_code;
-            c.state.oom_killed = status.oom_killed;
-            c.state.pid = 0;
-            c.state.finished_at = status.exited_at.clone();
-        });
-        // A --rm container is removed next: its exit is not written to disk
-        // first (a crash before the removal finishes is completed by
-        // `restore`, which removes stopped --rm containers).
-        let rec = if e.with(|c| c.host_config.auto_remove) {
-            e.snapshot()
-        } else {
-            match self.save(e) {
-                Ok(r) => r,
-                Err(err) => {
-                    tracing::error!(container_id = %e.id, error = %err.full_message(), "cannot record exit");
-                    e.snapshot()
-                }
+        // The unmount (an RCU grace period in the kernel), the directory
+        // removal and the fsync'd record wait on the kernel: off the async
+        // workers, so that many exits (`rm -f` of many) overlap.
+        let (this, entry, state_dir) = (self.clone(), e.clone(), shim.state_dir().to_owned());
+        let exited_at = status.exited_at.clone();
+        let recorded = tokio::task::spawn_blocking(move || {
+            this.unmount_rootfs(&entry.id);
+            let _ = std::fs::remove_dir_all(&state_dir);
+            entry.with(|c| {
+                c.state.set_status(Status::Exited);
+                c.state.exit_code = status.exit_code;
+                c.state.oom_killed = status.oom_killed;
+                c.state.pid = 0;
+                c.state.finished_at = exited_at;
+            });
+            // A --rm container is removed next: its exit is not written to
+            // disk first (a crash before the removal finishes is completed
+            // by `restore`, which removes stopped --rm containers).
+            if entry.with(|c| c.host_config.auto_remove) {
+                return entry.snapshot();
+            }
+            this.save(&entry).unwrap_or_else(|err| {
+                tracing::error!(container_id = %entry.id, error = %err.full_message(), "cannot record exit");
+                entry.snapshot()
+            })
+        })
+        .await;
+        let rec = match recorded {
+            Ok(rec) => rec,
+            Err(err) => {
+                tracing::error!(container_id = %e.id, error = %err, "recording the exit failed");
+                e.snapshot()
             }
         };
         if status.oom_killed {
@@ -733,23 +747,14 @@ impl Containers {
             c.manually_stopped = true;
             c.state.set_status(Status::Removing);
         });
-        let _ = self.save(&e);
-        self.unmount_rootfs(&e.id);
-        if let Err(source) = self.images.snapshots().remove(&rec.snapshot_key)
-            && !matches!(
+        // Unmounting and deleting wait on the kernel: off the async workers.
+        let (this, entry, key) = (self.clone(), e.clone(), rec.snapshot_key.clone());
+        tokio::task::spawn_blocking(move || this.remove_files(&entry, &key))
+            .await
+            .map_err(|source| EngineError::Task {
+                what: "remove",
                 source,
-                wharf_image::snapshot::SnapshotError::NotFound { .. }
-            )
-        {
-            e.with(|c| c.state.set_status(Status::Dead));
-            let _ = self.save(&e);
-            return Err(EngineError::Snapshot {
-                id: e.id.clone(),
-                source,
-            });
-        }
-        let _ = std::fs::remove_dir_all(self.shim_state_dir(&e.id));
-        self.store.remove(&e.id)?;
+            })??;
         {
             let mut t = self.table();
             t.by_id.remove(&e.id);
@@ -764,6 +769,29 @@ impl Containers {
         tracing::info!(container_id = %e.id, "container removed");
         self.event("destroy", &rec, &[]);
         e.lifecycle.send_modify(|l| l.removed = true);
+        Ok(())
+    }
+
+    /// The on-disk part of [`Self::remove`]: the record marked removing,
+    /// the root unmounted, the snapshot, shim state and record deleted.
+    fn remove_files(&self, e: &Entry, snapshot_key: &str) -> Result<(), EngineError> {
+        let _ = self.save(e);
+        self.unmount_rootfs(&e.id);
+        if let Err(source) = self.images.snapshots().remove(snapshot_key)
+            && !matches!(
+                source,
+                wharf_image::snapshot::SnapshotError::NotFound { .. }
+            )
+        {
+            e.with(|c| c.state.set_status(Status::Dead));
+            let _ = self.save(e);
+            return Err(EngineError::Snapshot {
+                id: e.id.clone(),
+                source,
+            });
+        }
+        let _ = std::fs::remove_dir_all(self.shim_state_dir(&e.id));
+        self.store.remove(&e.id)?;
         Ok(())
     }
 
@@ -838,6 +866,11 @@ impl Containers {
     /// left in `exit.json`; half-created directories are removed.
     pub async fn restore(self: &Arc<Self>) -> Result<(), EngineError> {
         let loaded = self.store.load_all()?;
+        // Init layers of an older wharf, unless a running root still has one.
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        super::init_layer::remove_stale(self.cfg.layout.data_root(), &|p| {
+            mountinfo.contains(&*p.to_string_lossy())
+        });
         for dir in &loaded.incomplete {
             tracing::warn!(path = %dir.display(), "removing container directory without a record (interrupted create)");
             if let Some(id) = dir.file_name().and_then(|n| n.to_str()) {

@@ -19,6 +19,7 @@ pub mod archive;
 mod exec;
 mod health;
 pub mod init;
+pub mod init_layer;
 mod io;
 mod lifecycle;
 mod list;
@@ -154,6 +155,9 @@ pub struct Containers {
     events: Arc<Events>,
     table: Mutex<Table>,
     execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
+    /// The shared init layer ([`init_layer`]); `None` when it could not be
+    /// written (the runtime then creates the mount points per container).
+    init_layer: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Containers {
@@ -175,13 +179,41 @@ pub struct StateCounts {
 
 impl Containers {
     pub fn new(cfg: ContainersConfig, images: Images, events: Arc<Events>) -> Arc<Containers> {
+        let init_layer = match init_layer::ensure(cfg.layout.data_root()) {
+            Ok(dir) => Some(dir),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot write the init layer; mount points will be created per container");
+                None
+            }
+        };
         Arc::new(Containers {
             store: ContainerStore::new(cfg.layout.containers()),
+            init_layer,
             cfg,
             images,
             events,
             table: Mutex::new(Table::default()),
             execs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The mounts that make container `rec`'s root filesystem: its
+    /// snapshot's, with the init layer below the writable layer.
+    pub(crate) fn rootfs_mounts(
+        &self,
+        rec: &Container,
+    ) -> Result<Vec<wharf_image::snapshot::Mount>, EngineError> {
+        let mounts = self
+            .images
+            .snapshots()
+            .container_mounts(&rec.snapshot_key)
+            .map_err(|source| EngineError::Snapshot {
+                id: rec.id.clone(),
+                source,
+            })?;
+        Ok(match &self.init_layer {
+            Some(layer) => init_layer::apply(mounts, layer),
+            None => mounts,
         })
     }
 

@@ -100,14 +100,7 @@ impl Containers {
             container_id: rec.id.clone(),
             platform: None,
         };
-        let mounts = self
-            .images
-            .snapshots()
-            .container_mounts(&rec.snapshot_key)
-            .map_err(|source| EngineError::Snapshot {
-                id: rec.id.clone(),
-                source,
-            })?;
+        let mounts = self.rootfs_mounts(&rec)?;
         let driver = self.images.snapshots().driver().to_owned();
         let tmp_dir = self.cfg.layout.data_root().to_owned();
 

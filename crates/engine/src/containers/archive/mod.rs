@@ -425,14 +425,7 @@ impl Containers {
     pub async fn changes(self: &Arc<Self>, input: &str) -> Result<Vec<Change>, EngineError> {
         let e = self.lookup(input)?;
         let rec: Container = e.snapshot();
-        let mounts = self
-            .images
-            .snapshots()
-            .container_mounts(&rec.snapshot_key)
-            .map_err(|source| EngineError::Snapshot {
-                id: rec.id.clone(),
-                source,
-            })?;
+        let mounts = self.rootfs_mounts(&rec)?;
         let driver = self.images.snapshots().driver().to_owned();
         blocking(move || changes::changes(&rec.id, &driver, &mounts)).await
     }
