@@ -151,8 +151,8 @@ def main():
     peers = []
 
     # 1. wharfd (release), own roots.
-    # The exec root on a tmpfs as wharfd's default (/run/wharf) and as
-    # dockerd's and podman's below.
+    # The exec root under /run, as wharfd's default (/run/wharf) and as
+    # dockerd's and podman's below (a tmpfs on most hosts).
     wsock = f"{work}/wharf.sock"
     wx = f"/run/wb-wharf-{os.getpid()}"
     open(f"{work}/wharf.json", "w").write("{}")
