@@ -16,6 +16,11 @@ mod tty;
 
 use clap::Parser;
 
+/// The runtime lives for one operation: an arena spares it the system
+/// allocator's map/unmap churn (see `wharf_sys::arena`).
+#[global_allocator]
+static ALLOC: wharf_sys::arena::ArenaFirst<{ 8 << 20 }> = wharf_sys::arena::ArenaFirst::new();
+
 fn main() {
     let cli = cli::Cli::parse();
     // Commands that enter a container re-exec from a sealed view of this

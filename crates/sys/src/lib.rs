@@ -11,6 +11,7 @@
 //!   caller cannot break the invariant.
 #![allow(unsafe_code)]
 
+pub mod arena;
 pub mod bpf;
 pub mod malloc;
 pub mod mount;
