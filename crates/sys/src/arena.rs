@@ -97,7 +97,7 @@ impl<const N: usize> ArenaFirst<N> {
     }
 }
 
-// SAFETY (for the impl as a whole): every pointer returned is either a
+// SAFETY: every pointer returned is either a
 // fresh, suitably aligned range of the region that no live allocation
 // overlaps (see `bump`) or the system allocator's; `dealloc` and `realloc`
 // tell the two apart by address and hand system pointers back to `System`
@@ -212,7 +212,7 @@ mod tests {
             assert!(!SMALL.owns(big2));
             SMALL.dealloc(big2, layout(20000, 8));
             let page = SMALL.alloc(layout(64, 8192));
-            assert!(!SMALL.owns(page) && page as usize % 8192 == 0);
+            assert!(!SMALL.owns(page) && (page as usize).is_multiple_of(8192));
             SMALL.dealloc(page, layout(64, 8192));
             // Shrinking keeps the pointer.
             let r3 = SMALL.realloc(r, layout(8, 8), 4);
@@ -225,8 +225,8 @@ mod tests {
     #[test]
     fn threads_get_disjoint_ranges() {
         static SHARED: ArenaFirst<{ 1 << 20 }> = ArenaFirst::new();
-        let handles: Vec<_> = (0..4)
-            .map(|t| {
+        let handles: Vec<_> = (0..4u8)
+            .map(|t: u8| {
                 std::thread::spawn(move || {
                     let mut got = Vec::new();
                     for _ in 0..500 {
@@ -234,7 +234,7 @@ mod tests {
                         // within its size and kept (never freed).
                         let p = unsafe { SHARED.alloc(layout(24, 8)) };
                         // SAFETY: 24 bytes were allocated at `p`.
-                        unsafe { std::ptr::write_bytes(p, t as u8, 24) };
+                        unsafe { std::ptr::write_bytes(p, t, 24) };
                         got.push(p as usize);
                     }
                     got
