@@ -410,7 +410,13 @@ impl Containers {
         let exited_at = status.exited_at.clone();
         let recorded = tokio::task::spawn_blocking(move || {
             this.unmount_rootfs(&entry.id);
-            let _ = std::fs::remove_dir_all(&state_dir);
+            // A forced removal waiting for this exit records it itself (its
+            // "removing" record) and deletes the shim's state; until then
+            // the shim's exit file keeps the exit for a restart.
+            let removing = entry.removing.load(std::sync::atomic::Ordering::Acquire);
+            if !removing {
+                let _ = std::fs::remove_dir_all(&state_dir);
+            }
             entry.with(|c| {
                 c.state.set_status(Status::Exited);
                 c.state.exit_code = status.exit_code;
@@ -421,7 +427,7 @@ impl Containers {
             // A --rm container is removed next: its exit is not written to
             // disk first (a crash before the removal finishes is completed
             // by `restore`, which removes stopped --rm containers).
-            if entry.with(|c| c.host_config.auto_remove) {
+            if removing || entry.with(|c| c.host_config.auto_remove) {
                 return entry.snapshot();
             }
             this.save(&entry).unwrap_or_else(|err| {
@@ -741,7 +747,11 @@ impl Containers {
                 });
             }
             e.with(|c| c.manually_stopped = true);
-            self.stop_entry(&e, 9, 0).await?;
+            e.removing.store(true, std::sync::atomic::Ordering::Release);
+            let stopped = self.stop_entry(&e, 9, 0).await;
+            e.removing
+                .store(false, std::sync::atomic::Ordering::Release);
+            stopped?;
         }
         e.with(|c| {
             c.manually_stopped = true;

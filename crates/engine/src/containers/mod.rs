@@ -106,6 +106,9 @@ pub(crate) struct Entry {
     shim: Mutex<Option<ShimHandle>>,
     lifecycle: watch::Sender<Lifecycle>,
     pending_attach: Mutex<Vec<PendingAttach>>,
+    /// A forced removal is stopping the container: its exit is recorded
+    /// by the removal (see `Containers::on_exit`).
+    removing: std::sync::atomic::AtomicBool,
 }
 
 impl Entry {
@@ -117,6 +120,7 @@ impl Entry {
             shim: Mutex::new(None),
             lifecycle: watch::channel(Lifecycle::default()).0,
             pending_attach: Mutex::new(Vec::new()),
+            removing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
