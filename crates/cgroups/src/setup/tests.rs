@@ -247,3 +247,92 @@ fn detect_on_this_host_finds_something() {
     let s = CgroupSetup::detect().unwrap();
     assert!(!s.v1_hierarchies().is_empty() || s.v2().is_some());
 }
+
+/// A probe answering from a mount table: the filesystem of the deepest
+/// mount containing the path; every path under a cgroup mount exists
+/// unless listed in `missing`.
+fn probe_from(
+    mountinfo: &'static str,
+    missing: &'static [&'static str],
+) -> impl Fn(&Path) -> Probe {
+    move |p: &Path| {
+        if missing.iter().any(|m| Path::new(m) == p) {
+            return Probe::Other;
+        }
+        let mounts = parse_mountinfo(mountinfo).unwrap();
+        match mounts
+            .iter()
+            .filter(|m| p.starts_with(&m.mountpoint))
+            .max_by_key(|m| m.mountpoint.as_os_str().len())
+            .map(|m| m.fstype.as_str())
+        {
+            Some("cgroup") => Probe::Cgroup1,
+            Some("cgroup2") => Probe::Cgroup2,
+            _ => Probe::Other,
+        }
+    }
+}
+
+#[test]
+fn conventional_mounts_give_what_the_mount_table_gives() {
+    for (mountinfo, cgroup) in [
+        (HYBRID_MOUNTINFO, HYBRID_CGROUP),
+        (V1_MOUNTINFO, V1_CGROUP),
+        (V2_MOUNTINFO, V2_CGROUP),
+    ] {
+        let fast = CgroupSetup::from_conventional_mounts(cgroup, &probe_from(mountinfo, &[]));
+        assert_eq!(
+            fast.as_ref(),
+            Some(&CgroupSetup::from_parts(mountinfo, cgroup).unwrap()),
+            "{cgroup}"
+        );
+    }
+}
+
+#[test]
+fn anything_unconventional_falls_back_to_the_mount_table() {
+    // Our own cgroup's directory is not under the mount (a subtree bind
+    // mount, as in a container without a cgroup namespace).
+    assert_eq!(
+        CgroupSetup::from_conventional_mounts(
+            HYBRID_CGROUP,
+            &probe_from(
+                HYBRID_MOUNTINFO,
+                &["/sys/fs/cgroup/memory/process_api/dcd34b2490108235b75ca521bbbfc7f1"]
+            )
+        ),
+        None
+    );
+    // A hierarchy mounted somewhere else.
+    const ELSEWHERE: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+32 31 0:29 / /cgroups/cpu rw - cgroup cgroup rw,cpu
+";
+    assert_eq!(
+        CgroupSetup::from_conventional_mounts("1:cpu:/\n", &probe_from(ELSEWHERE, &[])),
+        None
+    );
+    // A v2 line without a cgroup2 mount at either usual place.
+    assert_eq!(
+        CgroupSetup::from_conventional_mounts("0::/\n", &probe_from(ELSEWHERE, &[])),
+        None
+    );
+    // Odd names and unreadable text.
+    for text in ["2:name=a,cpu:/\n", "3:name=unified:/\n", "garbage\n", ""] {
+        assert_eq!(
+            CgroupSetup::from_conventional_mounts(text, &probe_from(V1_MOUNTINFO, &[])),
+            None,
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn detect_on_this_host_agrees_with_the_mount_table() {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let full = CgroupSetup::from_parts(&mountinfo, &cgroup).unwrap();
+    if let Some(fast) = CgroupSetup::from_conventional_mounts(&cgroup, &probe_host) {
+        assert_eq!(fast, full);
+    }
+}
