@@ -169,6 +169,10 @@ fn main() -> std::process::ExitCode {
     wharf_sys::malloc::limit_arenas(2);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Blocking threads (unmounts, fsyncs, removals: dozens at once for
+        // `rm -f` of many) leave soon after a burst instead of keeping
+        // their stacks resident for tokio's default 10 s.
+        .thread_keep_alive(std::time::Duration::from_secs(2))
         .enable_all()
         .build()
     {
