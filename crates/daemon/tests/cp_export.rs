@@ -365,6 +365,16 @@ fn init_layer_holds_the_mount_points() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(entries.is_empty(), "writable layer: {entries:?}");
+    // The parents of per-container subtrees are `chattr +T` (ext4 here).
+    for dir in [
+        d.data_root().join("containers"),
+        d.data_root().join("snapshots/containers"),
+        d.exec_root().join("shims"),
+        d.exec_root().join("runtime"),
+    ] {
+        let flag = wharf_sys::fsflags::is_top_directory(&dir).unwrap();
+        assert_ne!(flag, Some(false), "{} is not marked", dir.display());
+    }
     assert_eq!(d.ok(&["diff", &id]), "");
     assert_eq!(
         d.ok(&[

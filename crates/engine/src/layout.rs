@@ -85,6 +85,11 @@ impl Layout {
         self.exec_root.join("shims")
     }
 
+    /// The OCI runtime's state root (one directory per container).
+    pub fn runtime_root(&self) -> PathBuf {
+        self.exec_root.join("runtime")
+    }
+
     pub fn shim_dir(&self, id: &str) -> PathBuf {
         self.shims().join(id)
     }

@@ -95,8 +95,14 @@ impl Engine {
             l.containers(),
             l.exec_root().to_owned(),
             l.shims(),
+            l.runtime_root(),
         ] {
             std::fs::create_dir_all(&d).map_err(error::io_err("create directory", &d))?;
+        }
+        // One subtree per container under these: spread them over the
+        // filesystem's block groups (see `wharf_sys::fsflags`).
+        for d in [l.containers(), l.shims(), l.runtime_root()] {
+            spread_subdirectories(&d);
         }
         let content = wharf_image::content::ContentStore::open(l.content()).map_err(|source| {
             EngineError::Image {
@@ -168,5 +174,16 @@ impl Engine {
             builds: Arc::new(build_cache::Builds::new(events.clone())),
             events,
         })
+    }
+}
+
+/// Marks `dir` as the top of directory hierarchies for ext4's allocator
+/// (`chattr +T`), so that the subtrees created under it (one per container or
+/// layer) are spread over the block groups. A hint: failures are logged.
+pub fn spread_subdirectories(dir: &std::path::Path) {
+    match wharf_sys::fsflags::mark_top_directory(dir) {
+        Ok(true) => tracing::debug!(dir = %dir.display(), "marked as a top directory"),
+        Ok(false) => {}
+        Err(e) => tracing::debug!(dir = %dir.display(), error = %e, "no top-directory flag"),
     }
 }

@@ -214,6 +214,21 @@ fn container_view_of_three_layers() {
 }
 
 #[test]
+fn per_snapshot_parents_spread_their_subtrees() {
+    // `chattr +T` on the directories holding one subtree per layer or
+    // container (ext4 here: the flag must be set; other filesystems: absent).
+    for (name, open) in DRIVERS {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let _s = open(&root);
+        for d in ["snapshots", "containers"] {
+            let flag = wharf_sys::fsflags::is_top_directory(&root.join(d)).unwrap();
+            assert_ne!(flag, Some(false), "{name}: {d} is not marked");
+        }
+    }
+}
+
+#[test]
 fn empty_container_has_a_writable_root() {
     wharf_testkit::require_root();
     for (name, open) in DRIVERS {

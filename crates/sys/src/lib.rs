@@ -13,6 +13,7 @@
 
 pub mod arena;
 pub mod bpf;
+pub mod fsflags;
 pub mod libm_abi;
 pub mod malloc;
 pub mod mount;

@@ -215,7 +215,7 @@ impl Containers {
         let scfg = ShimConfig {
             id: e.id.clone(),
             bundle: self.store.dir(&e.id),
-            runtime_root: self.cfg.layout.exec_root().join("runtime"),
+            runtime_root: self.cfg.layout.runtime_root(),
             state_dir: state_dir.clone(),
             log_path: rec.log_path.clone().into(),
             log_max_size: log_opts

@@ -73,6 +73,11 @@ impl Store {
         for d in ["snapshots", "containers"] {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
+            // One subtree per layer or container below: let ext4 spread them
+            // over its block groups (a hint; see `wharf_sys::fsflags`).
+            if let Err(e) = wharf_sys::fsflags::mark_top_directory(&p) {
+                tracing::debug!(dir = %p.display(), error = %e, "no top-directory flag");
+            }
         }
         store.remove_dead_tmp_dirs();
         Ok(store)
