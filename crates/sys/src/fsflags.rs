@@ -45,7 +45,7 @@ pub fn is_top_directory(dir: &Path) -> io::Result<Option<bool>> {
     )?;
     match rustix::fs::ioctl_getflags(&fd) {
         Ok(f) => Ok(Some(f.contains(IFlags::TOPDIR))),
-        Err(e) if matches!(e, rustix::io::Errno::NOTTY | rustix::io::Errno::OPNOTSUPP) => Ok(None),
+        Err(rustix::io::Errno::NOTTY | rustix::io::Errno::OPNOTSUPP) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
