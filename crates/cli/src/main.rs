@@ -210,12 +210,17 @@ fn main() {
     // comes first, found by parsing it with an acceptable count.
     let refusal = arity::check(&root, &args);
     let parsed_args = refusal.as_ref().map_or(&args, |r| &r.stand_in);
-    let cli = match Cli::parse_args(std::iter::once("wharf".to_owned()).chain(parsed_args.clone()))
-    {
+    let parsed = Cli::parse_with(
+        root,
+        std::iter::once("wharf".to_owned()).chain(parsed_args.clone()),
+    );
+    let cli = match parsed {
         Ok(_) if refusal.is_some() => refuse(refusal),
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
+            // The parse consumed the tree; errors and help are rare.
+            let root = Cli::tree();
             let path = help::path_from_args(&root, &args);
             if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
                 if refusal.is_some() {
