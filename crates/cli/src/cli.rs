@@ -117,6 +117,7 @@ impl Cli {
     }
 
     /// Parses a command line (program name first) against [`Cli::tree`].
+    #[cfg(test)]
     pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
     where
         I: IntoIterator<Item = T>,
