@@ -241,6 +241,32 @@ fn network_settings(c: &Container) -> Value {
 
 fn mounts(c: &Container) -> Value {
     let mut v = Vec::new();
+    // Taken with --volumes-from (as dockerd copies them: no Mode, RW only
+    // when rw in both containers), unless a mount of this container's own
+    // has the same destination.
+    let hc = &c.host_config;
+    let own: Vec<&str> = hc
+        .binds
+        .iter()
+        .flatten()
+        .filter_map(|b| b.split(':').nth(1))
+        .chain(hc.mounts.iter().flatten().map(|m| m.target.as_str()))
+        .chain(hc.tmpfs.iter().flatten().map(|(k, _)| k.as_str()))
+        .collect();
+    for m in &c.inherited_mounts {
+        if own.contains(&m.destination.as_str()) {
+            continue;
+        }
+        let bind = m.typ == "bind";
+        v.push(json!({
+            "Type": m.typ,
+            "Source": if bind { m.source.as_str() } else { "" },
+            "Destination": m.destination,
+            "Mode": "",
+            "RW": !m.options.iter().any(|o| o == "ro"),
+            "Propagation": if bind { "rprivate" } else { "" },
+        }));
+    }
     for b in c.host_config.binds.iter().flatten() {
         let p: Vec<&str> = b.split(':').collect();
         if p.len() >= 2 {

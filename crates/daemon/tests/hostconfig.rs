@@ -529,6 +529,22 @@ fn volumes_from() {
         std::fs::read_to_string(dir.path().join("new")).unwrap(),
         "more\n"
     );
+    // inspect lists the mounts taken, read-only when taken with :ro.
+    let inspect_mounts = |id: &str| -> serde_json::Value {
+        serde_json::from_str(&d.ok(&["inspect", "--format", "{{json .Mounts}}", id])).unwrap()
+    };
+    let rw = d.ok(&["create", "--volumes-from", "src", "busybox", "true"]);
+    let ro = d.ok(&["create", "--volumes-from", "src:ro", "busybox", "true"]);
+    let _c2 = Containers(&d, vec![rw.clone(), ro.clone()]);
+    for (id, writable) in [(&rw, true), (&ro, false)] {
+        let m = inspect_mounts(id);
+        assert_eq!(m.as_array().map(Vec::len), Some(1), "{m}");
+        assert_eq!(m[0]["Type"], "bind");
+        assert_eq!(m[0]["Source"], dir.path().to_str().unwrap());
+        assert_eq!(m[0]["Destination"], "/data");
+        assert_eq!(m[0]["RW"], writable, "{m}");
+        assert_eq!(m[0]["Propagation"], "rprivate");
+    }
     let (code, err) = d.fails(&[
         "run",
         "--rm",
@@ -558,6 +574,19 @@ fn volumes_from() {
         ]),
         "own"
     );
+    let both = d.ok(&[
+        "create",
+        "--volumes-from",
+        "src",
+        "-v",
+        &own,
+        "busybox",
+        "true",
+    ]);
+    let _c3 = Containers(&d, vec![both.clone()]);
+    let m = inspect_mounts(&both);
+    assert_eq!(m.as_array().map(Vec::len), Some(1), "{m}");
+    assert_eq!(m[0]["Source"], other.path().to_str().unwrap());
     refused(
         &d,
         &["create", "--volumes-from", "nosuch", "busybox", "true"],
