@@ -1,68 +1,14 @@
 """The command line's latency, wharf vs the docker CLI; driven by bench/cli (see there)."""
-import io, json, os, shutil, signal, statistics, subprocess, sys, tarfile, time
+import os, statistics, subprocess, sys, time
+
+from benchlib import (DOCKER_CLI as DOCKER, busybox_tar, cli_answers, client_env, remove, start_dockerd,
+                      start_wharfd, stop_all, wait_for)
 
 runs, release = int(sys.argv[1]), sys.argv[2]
 WHARF, WHARFD, SHIM = (os.path.join(release, n) for n in ("wharf", "wharfd", "wharf-shim"))
-DOCKER = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else shutil.which("docker")
 work = f"/tmp/wcb-{os.getpid()}"  # short: unix socket paths are limited to 108 bytes
 os.makedirs(work)
-procs = []
 N_CTR, N_IMG = 50, 20
-
-
-def unmount_under(path):
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        mps = [l.split()[4] for l in f]
-    for mp in sorted((m for m in mps if m == path or m.startswith(path + "/")), key=len, reverse=True):
-        subprocess.run(["umount", "-l", mp], capture_output=True)
-
-
-def start(cmd, log):
-    p = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
-    procs.append(p)
-    return p
-
-
-def stop_all():
-    for p in reversed(procs):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-
-
-def wait_for(cli, env, what):
-    end = time.time() + 60
-    while time.time() < end:
-        if subprocess.run(cli + ["version"], capture_output=True, env=env).returncode == 0:
-            return
-        time.sleep(0.1)
-    sys.exit(f"bench/cli: {what} did not come up")
-
-
-def rootfs_tar():
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        for d in ("bin", "etc", "tmp"):
-            ti = tarfile.TarInfo(d)
-            ti.type, ti.mode = tarfile.DIRTYPE, 0o755
-            t.addfile(ti)
-        t.add("/bin/busybox", "bin/busybox")
-        for a in ("sh", "true", "sleep"):
-            ti = tarfile.TarInfo(f"bin/{a}")
-            ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, "busybox", 0o777
-            t.addfile(ti)
-        body = b"root:x:0:0:root:/root:/bin/sh\n"
-        ti = tarfile.TarInfo("etc/passwd")
-        ti.size, ti.mode = len(body), 0o644
-        t.addfile(ti, io.BytesIO(body))
-    path = os.path.join(work, "busybox.tar")
-    open(path, "wb").write(buf.getvalue())
-    return path
 
 
 class Client:
@@ -85,30 +31,17 @@ class Client:
 
 
 def main():
-    tar = rootfs_tar()
-    cfg = os.path.join(work, "cli-config")
-    os.makedirs(cfg)
-    open(os.path.join(cfg, "config.json"), "w").write("{}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "WHARF_"))}
-    env["DOCKER_CONFIG"] = cfg
-
-    wsock = f"{work}/wharf.sock"
-    open(f"{work}/wharf.json", "w").write("{}")
-    start([WHARFD, "--config-file", f"{work}/wharf.json", "--data-root", f"{work}/wd", "--exec-root",
-           f"/run/wcb-wharf-{os.getpid()}", "-H", f"unix://{wsock}", "--shim-binary", SHIM, "--log-level", "warn"],
-          f"{work}/wharfd.log")
-    dbase = f"/run/wcb-docker-{os.getpid()}"
-    json.dump({"storage-driver": "overlay2", "exec-opts": ["native.cgroupdriver=cgroupfs"],
-               "bridge": "none", "iptables": False, "ip-masq": False}, open(f"{work}/docker.json", "w"))
-    start(["dockerd", "--host", f"unix://{dbase}.sock", "--data-root", f"{work}/docker", "--exec-root",
-           dbase, "--pidfile", f"{dbase}.pid", "--config-file", f"{work}/docker.json"], f"{work}/dockerd.log")
+    tar = busybox_tar(os.path.join(work, "busybox.tar"), applets=("sh", "true", "sleep"))
+    env = client_env(work)
+    _, wsock = start_wharfd(WHARFD, SHIM, work, f"/run/wcb-wharf-{os.getpid()}")
+    _, dsock = start_dockerd(work, f"/run/wcb-docker-{os.getpid()}")
     clients = [
         Client("wharf->wharfd", [WHARF, "-H", f"unix://{wsock}"], env),
         Client("docker->wharfd", [DOCKER, "-H", f"unix://{wsock}"], env),
-        Client("docker->dockerd", [DOCKER, "-H", f"unix://{dbase}.sock"], env),
+        Client("docker->dockerd", [DOCKER, "-H", f"unix://{dsock}"], env),
     ]
-    wait_for(clients[1].cli, env, "wharfd")
-    wait_for(clients[2].cli, env, "dockerd")
+    wait_for(cli_answers(clients[1].cli, env), "wharfd")
+    wait_for(cli_answers(clients[2].cli, env), "dockerd")
 
     # Fixtures on each daemon (the two wharfd clients share one): 20 images,
     # 50 running containers.
@@ -166,9 +99,6 @@ try:
     main()
 finally:
     stop_all()
-    for d in (f"{work}/wd", f"{work}/docker", work):
-        if os.path.exists(d):
-            unmount_under(d)
-            shutil.rmtree(d, ignore_errors=True)
-    for p in (f"/run/wcb-docker-{os.getpid()}", f"/run/wcb-wharf-{os.getpid()}"):
-        shutil.rmtree(p, ignore_errors=True)
+    for x in ("/run/wcb-docker-{}", "/run/wcb-docker-{}.sock", "/run/wcb-docker-{}.pid", "/run/wcb-wharf-{}"):
+        remove(x.format(os.getpid()))
+    remove(work)

@@ -5,8 +5,11 @@ WHARF_PULL_VARIANTS="base=/tmp/wharf-pull-old new=target/release/wharf-pull"
 times several wharf-pull binaries alternated in the same run. CPU time is
 user+sys of the pulling process (for docker: the CLI only, so not shown).
 """
-import gzip, hashlib, json, os, resource, shutil, signal, socket, statistics, subprocess, sys, time
+import hashlib, json, os, resource, socket, statistics, subprocess, sys, time
 import urllib.request
+
+from benchlib import (DOCKER_CLI, cli_answers, podman_env, remove, start, start_dockerd, stop_all,
+                      stop_dockerd, unmount_under, wait_for)
 
 runs, wharf_pull = int(sys.argv[1]), sys.argv[2]
 variants = [v.split("=", 1) for v in os.environ.get("WHARF_PULL_VARIANTS", "").split()]
@@ -15,7 +18,6 @@ only = os.environ.get("BENCH_TOOLS", "").split(",") if os.environ.get("BENCH_TOO
 cache = os.environ.get("WHARF_BENCH_CACHE", "/var/tmp/wharf-bench-pull")
 work = os.path.join(cache, f"work-{os.getpid()}")
 os.makedirs(work)
-procs = []  # daemons started here: stopped at exit
 
 
 def sh(*cmd, **kw):
@@ -28,25 +30,6 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-def unmount_under(path):
-    """Lazily unmounts every mount at or below path, deepest first."""
-    path = os.path.realpath(path)
-    mounts = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].replace("\\040", " ")
-            if mp == path or mp.startswith(path + "/"):
-                mounts.append(mp)
-    for mp in sorted(mounts, key=len, reverse=True):
-        subprocess.run(["umount", "-l", mp], capture_output=True)
-
-
-def remove(path):
-    if os.path.exists(path):
-        unmount_under(path)
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def mirror():
@@ -159,36 +142,6 @@ def push(meta, host, repo, tag):
         headers={"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"}))
 
 
-def wait_for(check, what, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        time.sleep(0.1)
-    sys.exit(f"bench/pull: {what} did not come up")
-
-
-def start(cmd, log, env=None):
-    p = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env,
-                         start_new_session=True)
-    procs.append(p)
-    return p
-
-
-def stop_all():
-    for p in reversed(procs):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-
-
 def main():
     meta = build_image()
     comp = sum(l["size"] for l in meta["layers"])
@@ -205,53 +158,22 @@ def main():
         f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {work}/registry\n"
         f"http:\n  addr: {host}\n")
     start(["docker-registry", "serve", cfg], os.path.join(work, "registry.log"))
-    wait_for(lambda: urllib.request.urlopen(f"http://{host}/v2/").status == 200, "docker-registry")
+    wait_for(lambda: urllib.request.urlopen(f"http://{host}/v2/").status == 200, "docker-registry", timeout=30)
     push(meta, host, "bench/debian", "v1")
     ref = f"{host}/bench/debian:v1"
 
     # 3. dockerd with its own roots, no bridge, no iptables changes; one
     # fresh daemon (data root) per run, started and stopped outside the timing.
-    dcfg = os.path.join(work, "daemon.json")
-    json.dump({"storage-driver": "overlay2", "exec-opts": ["native.cgroupdriver=cgroupfs"],
-               "bridge": "none", "iptables": False, "ip-masq": False,
-               "insecure-registries": [host]}, open(dcfg, "w"))
-    docker_cli = shutil.which("docker") or "/usr/bin/docker"
-
-    def start_dockerd(i):
+    def start_dockerd_n(i):
         base = f"/run/wharf-bench-{os.getpid()}-{i}"
-        sock = f"unix://{base}.sock"
-        p = start(["dockerd", "--host", sock, "--data-root", os.path.join(work, f"docker-{i}"),
-                   "--exec-root", base, "--pidfile", f"{base}.pid", "--config-file", dcfg],
-                  os.path.join(work, f"dockerd-{i}.log"))
-        cli = [docker_cli, "-H", sock]
-        wait_for(lambda: subprocess.run(cli + ["version"], capture_output=True).returncode == 0, "dockerd")
+        p, sock = start_dockerd(work, base, name=f"docker-{i}", insecure_registries=[host])
+        cli = [DOCKER_CLI, "-H", f"unix://{sock}"]
+        wait_for(cli_answers(cli), "dockerd", timeout=30)
         return p, cli, base
 
-    def stop_dockerd(p, base):
-        p.send_signal(signal.SIGTERM)
-        p.wait(60)
-        procs.remove(p)
-        for x in (base, base + ".sock", base + ".pid"):
-            if os.path.isdir(x):
-                unmount_under(x)
-                shutil.rmtree(x, ignore_errors=True)
-            elif os.path.exists(x):
-                os.remove(x)
-
     # 4. podman's own config files.
-    pconf = os.path.join(work, "podman")
-    os.makedirs(pconf)
-    hard = subprocess.run(["sh", "-c", "ulimit -Hn"], capture_output=True, text=True).stdout.strip()
-    open(os.path.join(pconf, "containers.conf"), "w").write(
-        f'[containers]\ndefault_ulimits = ["nofile={hard}:{hard}", "nproc=32768:32768"]\n'
-        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
-    open(os.path.join(pconf, "registries.conf"), "w").write(
-        f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
-    open(os.path.join(pconf, "storage.conf"), "w").write(
-        f'[storage]\ndriver = "overlay"\nrunroot = "/run/wbp-{os.getpid()}"\ngraphroot = "{work}/podman-root"\n')
-    penv = dict(os.environ, CONTAINERS_CONF=os.path.join(pconf, "containers.conf"),
-                CONTAINERS_REGISTRIES_CONF=os.path.join(pconf, "registries.conf"),
-                CONTAINERS_STORAGE_CONF=os.path.join(pconf, "storage.conf"))
+    penv = podman_env(work, f"/run/wbp-{os.getpid()}", f"{work}/podman-root", dict(os.environ),
+                      registries=f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
 
     def child_cpu():
         u = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -273,7 +195,7 @@ def main():
         return run
 
     def run_docker(i):
-        p, cli, base = start_dockerd(i)
+        p, cli, base = start_dockerd_n(i)
         t = time.perf_counter()
         sh(*cli, "pull", "-q", ref, stdout=subprocess.DEVNULL)
         dt = time.perf_counter() - t
@@ -352,8 +274,4 @@ finally:
     remove(work)
     for p in os.listdir("/run"):
         if p.startswith((f"wbp-{os.getpid()}", f"wharf-bench-{os.getpid()}-")):
-            p = os.path.join("/run", p)
-            if os.path.isdir(p):
-                remove(p)
-            elif os.path.exists(p):
-                os.remove(p)
+            remove(os.path.join("/run", p))

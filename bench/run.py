@@ -1,85 +1,15 @@
 """Side-by-side container lifecycle benchmark; driven by bench/run (see there)."""
-import concurrent.futures, io, json, os, shutil, signal, statistics, subprocess, sys, tarfile, time
+import concurrent.futures, os, statistics, subprocess, sys, time
+
+from benchlib import (DOCKER_CLI as CLI, busybox_tar, cli_answers, client_env, podman_env, remove,
+                      start_dockerd, start_wharfd, stop_all, wait_for)
 
 runs, release = int(sys.argv[1]), sys.argv[2]
 WHARFD, SHIM = os.path.join(release, "wharfd"), os.path.join(release, "wharf-shim")
 WCLI = os.path.join(release, "wharf")  # the wharf CLI: a fourth column, same wharfd
-CLI = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else shutil.which("docker")
 work = f"/tmp/wb-{os.getpid()}"  # short: unix socket paths are limited to 108 bytes
 os.makedirs(work)
-procs = []  # daemons started here: stopped at exit
 N, PAR = 50, 8
-
-
-def unmount_under(path):
-    """Lazily unmounts every mount at or below path, deepest first."""
-    path = os.path.realpath(path)
-    mounts = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].replace("\\040", " ")
-            if mp == path or mp.startswith(path + "/"):
-                mounts.append(mp)
-    for mp in sorted(mounts, key=len, reverse=True):
-        subprocess.run(["umount", "-l", mp], capture_output=True)
-
-
-def remove(path):
-    if os.path.exists(path):
-        unmount_under(path)
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def wait_for(check, what, timeout=60):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        time.sleep(0.1)
-    sys.exit(f"bench/run: {what} did not come up")
-
-
-def start(cmd, log, env=None):
-    p = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env,
-                         start_new_session=True)
-    procs.append(p)
-    return p
-
-
-def stop_all():
-    for p in reversed(procs):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-
-
-def rootfs_tar():
-    """busybox-static with a few applet links, /etc/passwd and /etc/group."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        for d in ("bin", "etc", "tmp", "root"):
-            ti = tarfile.TarInfo(d)
-            ti.type, ti.mode = tarfile.DIRTYPE, 0o755
-            t.addfile(ti)
-        t.add("/bin/busybox", "bin/busybox")
-        for a in ("sh", "true", "sleep", "echo", "ls", "cat"):
-            ti = tarfile.TarInfo(f"bin/{a}")
-            ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, "busybox", 0o777
-            t.addfile(ti)
-        for name, body in (("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"), ("etc/group", b"root:x:0:\n")):
-            ti = tarfile.TarInfo(name)
-            ti.size, ti.mode = len(body), 0o644
-            t.addfile(ti, io.BytesIO(body))
-    path = os.path.join(work, "busybox.tar")
-    open(path, "wb").write(buf.getvalue())
-    return path
 
 
 def tree_rss_kib(pid):
@@ -142,58 +72,32 @@ class Peer:
 
 
 def main():
-    tar = rootfs_tar()
-    cfg = os.path.join(work, "cli-config")
-    os.makedirs(cfg)
-    open(os.path.join(cfg, "config.json"), "w").write("{}")  # podman reads it too
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    base_env["DOCKER_CONFIG"] = cfg
+    tar = busybox_tar(os.path.join(work, "busybox.tar"))
+    base_env = client_env(work)
     peers = []
 
     # 1. wharfd (release), own roots.
     # The exec root under /run, as wharfd's default (/run/wharf) and as
     # dockerd's and podman's below (a tmpfs on most hosts).
-    wsock = f"{work}/wharf.sock"
     wx = f"/run/wb-wharf-{os.getpid()}"
-    open(f"{work}/wharf.json", "w").write("{}")
-    wd = start([WHARFD, "--config-file", f"{work}/wharf.json", "--data-root", f"{work}/wd",
-                "--exec-root", wx, "-H", f"unix://{wsock}", "--shim-binary", SHIM,
-                "--log-level", "warn"], f"{work}/wharfd.log")
+    wd, wsock = start_wharfd(WHARFD, SHIM, work, wx)
     wharf = Peer("wharf", [CLI, "-H", f"unix://{wsock}"], base_env, wd.pid, ("wharf-shim", wx))
-    wait_for(lambda: subprocess.run(wharf.cli + ["version"], capture_output=True, env=base_env).returncode == 0, "wharfd")
+    wait_for(cli_answers(wharf.cli, base_env), "wharfd")
     peers.append(wharf)
     # The same daemon driven by the wharf CLI (the issue's "the same with
     # the wharf CLI"); its daemon figures are wharfd's again.
     wcli = Peer("wharf-cli", [WCLI, "-H", f"unix://{wsock}"], base_env, wd.pid, ("wharf-shim", wx))
 
     # 2. dockerd with its own roots, no bridge, no iptables changes.
-    dbase = f"/run/wb-docker-{os.getpid()}"
-    json.dump({"storage-driver": "overlay2", "exec-opts": ["native.cgroupdriver=cgroupfs"],
-               "bridge": "none", "iptables": False, "ip-masq": False},
-              open(f"{work}/docker.json", "w"))
-    dd = start(["dockerd", "--host", f"unix://{dbase}.sock", "--data-root", f"{work}/docker",
-                "--exec-root", dbase, "--pidfile", f"{dbase}.pid", "--config-file", f"{work}/docker.json"],
-               f"{work}/dockerd.log")
-    docker = Peer("docker", [CLI, "-H", f"unix://{dbase}.sock"], base_env, dd.pid,
-                  ("containerd-shim-runc-v2", dbase))
-    wait_for(lambda: subprocess.run(docker.cli + ["version"], capture_output=True, env=base_env).returncode == 0, "dockerd")
+    dd, dsock = start_dockerd(work, f"/run/wb-docker-{os.getpid()}")
+    docker = Peer("docker", [CLI, "-H", f"unix://{dsock}"], base_env, dd.pid,
+                  ("containerd-shim-runc-v2", f"/run/wb-docker-{os.getpid()}"))
+    wait_for(cli_answers(docker.cli, base_env), "dockerd")
     peers.append(docker)
 
-    # 3. podman: own root/runroot and config files (runc: crun refuses this
-    # host's hybrid cgroups; ulimits pinned to the hard limits here).
-    pconf = os.path.join(work, "podman")
-    os.makedirs(pconf)
-    hard = subprocess.run(["sh", "-c", "ulimit -Hn"], capture_output=True, text=True).stdout.strip()
+    # 3. podman: own root/runroot and config files.
     runroot = f"/run/wbp-{os.getpid()}"
-    open(os.path.join(pconf, "containers.conf"), "w").write(
-        f'[containers]\ndefault_ulimits = ["nofile={hard}:{hard}", "nproc=32768:32768"]\n'
-        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
-    open(os.path.join(pconf, "registries.conf"), "w").write("")
-    open(os.path.join(pconf, "storage.conf"), "w").write(
-        f'[storage]\ndriver = "overlay"\nrunroot = "{runroot}"\ngraphroot = "{work}/podman-root"\n')
-    penv = dict(base_env, CONTAINERS_CONF=os.path.join(pconf, "containers.conf"),
-                CONTAINERS_REGISTRIES_CONF=os.path.join(pconf, "registries.conf"),
-                CONTAINERS_STORAGE_CONF=os.path.join(pconf, "storage.conf"))
+    penv = podman_env(work, runroot, f"{work}/podman-root", base_env)
     podman = Peer("podman", ["podman", "--root", f"{work}/podman-root", "--runroot", runroot], penv,
                   None, ("conmon", f"{work}/podman-root"))
     peers.append(podman)
@@ -282,9 +186,7 @@ finally:
     subprocess.run(["podman", "--root", f"{work}/podman-root", "--runroot", f"/run/wbp-{os.getpid()}",
                     "system", "reset", "-f"], capture_output=True,
                    env=dict(os.environ, CONTAINERS_STORAGE_CONF=os.path.join(work, "podman", "storage.conf")))
-    for x in (f"/run/wb-docker-{os.getpid()}", f"/run/wbp-{os.getpid()}", f"/run/wb-wharf-{os.getpid()}"):
-        remove(x)
-    for x in (f"/run/wb-docker-{os.getpid()}.sock", f"/run/wb-docker-{os.getpid()}.pid"):
-        if os.path.exists(x):
-            os.remove(x)
+    for x in ("/run/wb-docker-{}", "/run/wb-docker-{}.sock", "/run/wb-docker-{}.pid", "/run/wbp-{}",
+              "/run/wb-wharf-{}"):
+        remove(x.format(os.getpid()))
     remove(work)

@@ -1,5 +1,5 @@
 """Side-by-side runtime benchmark; driven by bench/runtime."""
-import json, os, resource, shutil, statistics, subprocess, sys, time
+import json, os, shutil, statistics, subprocess, sys, time
 
 iters, work, wharf = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 bundle = os.path.join(work, "bundle")
