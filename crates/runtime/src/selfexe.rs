@@ -29,7 +29,7 @@ use std::path::Path;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
-use rustix::fs::{FlockOperation, MemfdFlags, Mode, OFlags, SealFlags, StatVfsMountFlags};
+use rustix::fs::{FlockOperation, MemfdFlags, Mode, OFlags, SealFlags};
 use rustix::mount::{
     FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags, UnmountFlags,
 };
@@ -42,7 +42,7 @@ const SEALS: SealFlags = SealFlags::SEAL
 /// Host-wide directory of the cached read-only views of runtime binaries.
 /// Not under a runtime root: a mount there would make removing the root
 /// fail.
-pub const SEALED_CACHE_DIR: &str = "/run/wharf-sealed-exe";
+pub const SEALED_CACHE_DIR: &str = wharf_sys::sealed_view::CACHE_DIR;
 
 /// Whether the running executable cannot be written: a sealed memfd, or a
 /// file on a read-only mount (the cached bind view, the overlay view, or a
@@ -58,7 +58,7 @@ pub fn running_sealed() -> bool {
 }
 
 fn read_only_mount(f: impl AsFd) -> bool {
-    rustix::fs::fstatvfs(f).is_ok_and(|v| v.f_flag.contains(StatVfsMountFlags::RDONLY))
+    wharf_sys::sealed_view::on_read_only_mount(f)
 }
 
 /// Re-executes the current program from an unwritable view of its binary
@@ -99,8 +99,11 @@ pub fn cached_view(cache_dir: &Path) -> io::Result<OwnedFd> {
         Mode::empty(),
     )?;
     let st = rustix::fs::fstat(&exe)?;
-    let name = format!("{:x}-{:x}", st.st_dev, st.st_ino);
-    let entry = cache_dir.join(&name);
+    let entry = wharf_sys::sealed_view::entry(cache_dir, st.st_dev, st.st_ino);
+    let name = entry
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if let Some(fd) = open_entry(&entry, &st)? {
         return Ok(fd);
     }
@@ -162,18 +165,7 @@ pub fn cached_view(cache_dir: &Path) -> io::Result<OwnedFd> {
 
 /// The entry, if it is a read-only view of the file `st` describes.
 fn open_entry(entry: &Path, st: &rustix::fs::Stat) -> io::Result<Option<OwnedFd>> {
-    let fd = match rustix::fs::open(
-        entry,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let s = rustix::fs::fstat(&fd)?;
-    let same = s.st_dev == st.st_dev && s.st_ino == st.st_ino;
-    Ok((same && read_only_mount(&fd)).then_some(fd))
+    wharf_sys::sealed_view::open_view(entry, st.st_dev, st.st_ino)
 }
 
 /// Unmounts and removes every entry but `keep` whose binary was deleted.

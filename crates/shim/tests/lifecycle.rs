@@ -306,3 +306,34 @@ async fn the_container_does_not_inherit_an_ignored_sigpipe() {
     );
     shim.client().delete(false).await.unwrap();
 }
+
+#[tokio::test]
+async fn later_shims_start_from_the_read_only_view() {
+    let mut first = Fixture::new("shview");
+    first.bundle.probe_args(&["exit", "0"]);
+    let a = first.spawn().await;
+    // The first shim ran from the view (made now or by an earlier shim).
+    let view = wharf_sys::sealed_view::existing_view(&common::shim_binary())
+        .expect("a read-only view of the shim binary after a shim ran");
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{}/exe", a.pid())).unwrap(),
+        view
+    );
+    // A later one is started from the view itself: no re-execution, so its
+    // argv[0] is the view (a re-executed shim keeps the binary's path).
+    let mut second = Fixture::new("shview2");
+    second.bundle.probe_args(&["exit", "0"]);
+    let b = second.spawn().await;
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", b.pid())).unwrap();
+    let argv0 = cmdline.split(|&c| c == 0).next().unwrap();
+    assert_eq!(
+        std::path::Path::new(std::str::from_utf8(argv0).unwrap()),
+        view
+    );
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{}/exe", b.pid())).unwrap(),
+        view
+    );
+    delete_and_check_gone(&first, &a).await;
+    delete_and_check_gone(&second, &b).await;
+}

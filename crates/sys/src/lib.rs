@@ -18,4 +18,5 @@ pub mod libm_abi;
 pub mod malloc;
 pub mod mount;
 pub mod process;
+pub mod sealed_view;
 pub mod seccomp;
