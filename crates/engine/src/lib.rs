@@ -178,10 +178,11 @@ impl Engine {
 }
 
 /// Marks `dir` as the top of directory hierarchies for ext4's allocator
-/// (`chattr +T`), so that the subtrees created under it (one per container or
-/// layer) are spread over the block groups. A hint: failures are logged.
+/// (`chattr +T`) where that pays (ext4 without a journal), so that the
+/// subtrees created under it (one per container or layer) are spread over
+/// the block groups. A hint: failures are logged.
 pub fn spread_subdirectories(dir: &std::path::Path) {
-    match wharf_sys::fsflags::mark_top_directory(dir) {
+    match wharf_sys::fsflags::spread_subtrees(dir) {
         Ok(true) => tracing::debug!(dir = %dir.display(), "marked as a top directory"),
         Ok(false) => {}
         Err(e) => tracing::debug!(dir = %dir.display(), error = %e, "no top-directory flag"),

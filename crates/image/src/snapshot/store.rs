@@ -75,7 +75,7 @@ impl Store {
             fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
             // One subtree per layer or container below: let ext4 spread them
             // over its block groups (a hint; see `wharf_sys::fsflags`).
-            if let Err(e) = wharf_sys::fsflags::mark_top_directory(&p) {
+            if let Err(e) = wharf_sys::fsflags::spread_subtrees(&p) {
                 tracing::debug!(dir = %p.display(), error = %e, "no top-directory flag");
             }
         }
