@@ -153,14 +153,21 @@ impl ShimHandle {
     }
 }
 
+/// What [`spawn_shim`] executes for `binary`: the read-only view of it
+/// once one exists (argv[0] stays `binary`, so `ps` shows the shim as it
+/// was installed), else the binary itself.
+pub fn launch_path(binary: &Path) -> PathBuf {
+    wharf_sys::sealed_view::existing_view(binary).unwrap_or_else(|| binary.to_owned())
+}
+
 /// Launches `binary` for `cfg` and returns once the container is created and
 /// the shim answers on its socket (see the module documentation).
 pub async fn spawn_shim(binary: &Path, cfg: &ShimConfig) -> Result<ShimHandle, SpawnError> {
     // The shim runs from a read-only view of its binary (CVE-2019-5736): once
     // an earlier shim made it, start from it at once, which spares the shim
     // its re-execution (an exec of the binary per container).
-    let view = wharf_sys::sealed_view::existing_view(binary);
-    let out = tokio::process::Command::new(view.as_deref().unwrap_or(binary))
+    let out = tokio::process::Command::new(launch_path(binary))
+        .arg0(binary)
         .args(cfg.args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())

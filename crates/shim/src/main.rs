@@ -95,6 +95,9 @@ fn main() {
         eprintln!("wharf-shim: re-executing from a sealed view of the binary: {e}");
         std::process::exit(1);
     }
+    // Started from the view, the kernel named the process after the view's
+    // entry (`<dev>-<ino>`): keep the name ps, top and pgrep know.
+    let _ = rustix::thread::set_name(c"wharf-shim");
     if let Err(e) = std::fs::create_dir_all(&args.state_dir) {
         eprintln!(
             "wharf-shim: creating state directory {}: {e}",

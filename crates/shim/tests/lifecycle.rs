@@ -319,21 +319,29 @@ async fn later_shims_start_from_the_read_only_view() {
         std::fs::read_link(format!("/proc/{}/exe", a.pid())).unwrap(),
         view
     );
-    // A later one is started from the view itself: no re-execution, so its
-    // argv[0] is the view (a re-executed shim keeps the binary's path).
+    // A later one is started from the view itself (no re-execution), under
+    // the binary's own argv[0] and process name.
+    assert_eq!(
+        wharf_shim_api::spawn::launch_path(&common::shim_binary()),
+        view
+    );
     let mut second = Fixture::new("shview2");
     second.bundle.probe_args(&["exit", "0"]);
     let b = second.spawn().await;
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", b.pid())).unwrap();
-    let argv0 = cmdline.split(|&c| c == 0).next().unwrap();
-    assert_eq!(
-        std::path::Path::new(std::str::from_utf8(argv0).unwrap()),
-        view
-    );
     assert_eq!(
         std::fs::read_link(format!("/proc/{}/exe", b.pid())).unwrap(),
         view
     );
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", b.pid())).unwrap();
+    let argv0 = cmdline.split(|&c| c == 0).next().unwrap();
+    assert_eq!(
+        std::path::Path::new(std::str::from_utf8(argv0).unwrap()),
+        common::shim_binary()
+    );
+    for pid in [a.pid(), b.pid()] {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm.trim(), "wharf-shim");
+    }
     delete_and_check_gone(&first, &a).await;
     delete_and_check_gone(&second, &b).await;
 }
