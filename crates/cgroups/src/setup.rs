@@ -147,6 +147,28 @@ pub struct V1Hierarchy {
     pub own_path: PathBuf,
 }
 
+impl V1Hierarchy {
+    /// The hierarchy of a `/proc/self/cgroup` line's controller list (a
+    /// `name=` entry is the hierarchy's name, not a controller).
+    fn new(
+        line_controllers: &[String],
+        name: Option<String>,
+        mountpoint: PathBuf,
+        own_path: PathBuf,
+    ) -> Self {
+        V1Hierarchy {
+            controllers: line_controllers
+                .iter()
+                .filter(|c| !c.starts_with("name="))
+                .cloned()
+                .collect(),
+            name,
+            mountpoint,
+            own_path,
+        }
+    }
+}
+
 /// The mounted v2 (unified) hierarchy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct V2Hierarchy {
@@ -259,17 +281,12 @@ impl CgroupSetup {
             {
                 return None;
             }
-            v1.push(V1Hierarchy {
-                controllers: line
-                    .controllers
-                    .iter()
-                    .filter(|c| !c.starts_with("name="))
-                    .cloned()
-                    .collect(),
+            v1.push(V1Hierarchy::new(
+                &line.controllers,
                 name,
                 mountpoint,
-                own_path: PathBuf::from(&line.path),
-            });
+                PathBuf::from(&line.path),
+            ));
         }
         if v1.is_empty() && v2.is_none() {
             return None;
@@ -317,17 +334,12 @@ impl CgroupSetup {
                 .iter()
                 .find_map(|c| c.strip_prefix("name="))
                 .map(str::to_owned);
-            v1.push(V1Hierarchy {
-                controllers: line
-                    .controllers
-                    .iter()
-                    .filter(|c| !c.starts_with("name="))
-                    .cloned()
-                    .collect(),
+            v1.push(V1Hierarchy::new(
+                &line.controllers,
                 name,
-                mountpoint: m.mountpoint.clone(),
-                own_path: relative_to_root(&line.path, &m.root),
-            });
+                m.mountpoint.clone(),
+                relative_to_root(&line.path, &m.root),
+            ));
         }
         if v1.is_empty() && v2.is_none() {
             return Err(CgroupError::NoHierarchy);

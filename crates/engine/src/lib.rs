@@ -181,7 +181,7 @@ impl Engine {
 /// (`chattr +T`) where that pays (ext4 without a journal), so that the
 /// subtrees created under it (one per container or layer) are spread over
 /// the block groups. A hint: failures are logged.
-pub fn spread_subdirectories(dir: &std::path::Path) {
+fn spread_subdirectories(dir: &std::path::Path) {
     match wharf_sys::fsflags::spread_subtrees(dir) {
         Ok(true) => tracing::debug!(dir = %dir.display(), "marked as a top directory"),
         Ok(false) => {}

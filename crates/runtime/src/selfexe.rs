@@ -54,11 +54,7 @@ pub fn running_sealed() -> bool {
     if rustix::fs::fcntl_get_seals(&f).is_ok_and(|s| s.contains(SEALS)) {
         return true;
     }
-    read_only_mount(&f)
-}
-
-fn read_only_mount(f: impl AsFd) -> bool {
-    wharf_sys::sealed_view::on_read_only_mount(f)
+    wharf_sys::sealed_view::on_read_only_mount(&f)
 }
 
 /// Re-executes the current program from an unwritable view of its binary
@@ -99,12 +95,9 @@ pub fn cached_view(cache_dir: &Path) -> io::Result<OwnedFd> {
         Mode::empty(),
     )?;
     let st = rustix::fs::fstat(&exe)?;
-    let entry = wharf_sys::sealed_view::entry(cache_dir, st.st_dev, st.st_ino);
-    let name = entry
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if let Some(fd) = open_entry(&entry, &st)? {
+    let name = wharf_sys::sealed_view::entry_name(st.st_dev, st.st_ino);
+    let entry = cache_dir.join(&name);
+    if let Some(fd) = wharf_sys::sealed_view::open_view(&entry, st.st_dev, st.st_ino)? {
         return Ok(fd);
     }
     // 1. The directory (root only), locked against concurrent creators.
@@ -118,7 +111,7 @@ pub fn cached_view(cache_dir: &Path) -> io::Result<OwnedFd> {
         Mode::empty(),
     )?;
     rustix::fs::flock(&dir, FlockOperation::LockExclusive)?;
-    if let Some(fd) = open_entry(&entry, &st)? {
+    if let Some(fd) = wharf_sys::sealed_view::open_view(&entry, st.st_dev, st.st_ino)? {
         return Ok(fd);
     }
     // 2. Entries of binaries that no longer exist, and a leftover at ours.
@@ -155,17 +148,12 @@ pub fn cached_view(cache_dir: &Path) -> io::Result<OwnedFd> {
         let _ = std::fs::remove_file(&entry);
         return Err(e.into());
     }
-    open_entry(&entry, &st)?.ok_or_else(|| {
+    wharf_sys::sealed_view::open_view(&entry, st.st_dev, st.st_ino)?.ok_or_else(|| {
         io::Error::other(format!(
             "{} is not a read-only view of the runtime binary",
             entry.display()
         ))
     })
-}
-
-/// The entry, if it is a read-only view of the file `st` describes.
-fn open_entry(entry: &Path, st: &rustix::fs::Stat) -> io::Result<Option<OwnedFd>> {
-    wharf_sys::sealed_view::open_view(entry, st.st_dev, st.st_ino)
 }
 
 /// Unmounts and removes every entry but `keep` whose binary was deleted.

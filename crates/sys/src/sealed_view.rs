@@ -15,9 +15,14 @@ use rustix::fs::{Mode, OFlags, StatVfsMountFlags};
 /// there would make removing the root fail.
 pub const CACHE_DIR: &str = "/run/wharf-sealed-exe";
 
+/// The name of the entry of the binary with this device and inode.
+pub fn entry_name(dev: u64, ino: u64) -> String {
+    format!("{dev:x}-{ino:x}")
+}
+
 /// The entry of the binary with this device and inode in a cache directory.
 pub fn entry(cache_dir: &Path, dev: u64, ino: u64) -> PathBuf {
-    cache_dir.join(format!("{dev:x}-{ino:x}"))
+    cache_dir.join(entry_name(dev, ino))
 }
 
 /// Whether `fd` is on a read-only mount.

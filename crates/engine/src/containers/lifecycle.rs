@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use wharf_shim_api::{ExitStatus, ShimConfig, ShimHandle, spawn_shim};
 
-use super::{Containers, Entry, Lifecycle, PendingAttach, parse_size};
+use super::{Containers, Entry, Lifecycle, PendingAttach, on_blocking_thread, parse_size};
 use crate::error::{EngineError, io_err};
 use crate::model::{Container, Status};
 use crate::shim::{AttachSession, ShimError, call};
@@ -196,16 +196,12 @@ impl Containers {
         let rec2 = rec.clone();
         let state_dir = self.shim_state_dir(&e.id);
         let state_dir2 = state_dir.clone();
-        let prepared = tokio::task::spawn_blocking(move || {
+        let prepared = on_blocking_thread("start", move || {
             this.prepare_start(&rec2)?;
             let _ = std::fs::remove_dir_all(&state_dir2);
             std::fs::create_dir_all(&state_dir2).map_err(io_err("create directory", &state_dir2))
         })
-        .await
-        .map_err(|source| EngineError::Task {
-            what: "start",
-            source,
-        })?;
+        .await;
         if let Err(err) = prepared {
             self.unmount_rootfs(&e.id);
             self.record_start_error(e, &err);
@@ -286,12 +282,7 @@ impl Containers {
         });
         // The fsync'd record waits on the disk: off the async workers.
         let (this, entry) = (self.clone(), e.clone());
-        let rec = tokio::task::spawn_blocking(move || this.save(&entry))
-            .await
-            .map_err(|source| EngineError::Task {
-                what: "start",
-                source,
-            })??;
+        let rec = on_blocking_thread("start", move || this.save(&entry)).await?;
         tracing::info!(container_id = %e.id, pid = st.pid, "container started");
         self.event("start", &rec, &[]);
         self.spawn_monitor(e.clone(), shim);
@@ -759,12 +750,7 @@ impl Containers {
         });
         // Unmounting and deleting wait on the kernel: off the async workers.
         let (this, entry, key) = (self.clone(), e.clone(), rec.snapshot_key.clone());
-        tokio::task::spawn_blocking(move || this.remove_files(&entry, &key))
-            .await
-            .map_err(|source| EngineError::Task {
-                what: "remove",
-                source,
-            })??;
+        on_blocking_thread("remove", move || this.remove_files(&entry, &key)).await?;
         {
             let mut t = self.table();
             t.by_id.remove(&e.id);

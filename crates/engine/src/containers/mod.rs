@@ -311,14 +311,7 @@ impl Containers {
     /// Creates a container (`POST /containers/create`).
     pub async fn create(self: &Arc<Self>, req: CreateRequest) -> Result<Created, EngineError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.create_blocking(req))
-            .await
-            .unwrap_or_else(|source| {
-                Err(EngineError::Task {
-                    what: "create",
-                    source,
-                })
-            })
+        on_blocking_thread("create", move || this.create_blocking(req)).await
     }
 
     fn create_blocking(&self, req: CreateRequest) -> Result<Created, EngineError> {
@@ -722,6 +715,18 @@ pub fn parse_size(s: &str) -> Option<u64> {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let bytes = (n * mult as f64) as u64;
     Some(bytes)
+}
+
+/// Runs `f` (work that waits on the kernel or the disk: mounts, fsyncs,
+/// directory trees) on tokio's blocking threads, off the async workers;
+/// `what` names the operation if the task panics.
+pub(crate) async fn on_blocking_thread<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|source| EngineError::Task { what, source })?
 }
 
 #[cfg(test)]

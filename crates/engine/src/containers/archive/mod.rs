@@ -445,13 +445,7 @@ fn as_named(err: ArchiveError, input: &str) -> ArchiveError {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ArchiveError> + Send + 'static,
 ) -> Result<T, EngineError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|source| EngineError::Task {
-            what: "archive",
-            source,
-        })?
-        .map_err(EngineError::from)
+    super::on_blocking_thread("archive", move || f().map_err(EngineError::from)).await
 }
 
 #[cfg(test)]
