@@ -115,6 +115,7 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     })
     .await
     .map_err(|e| anyhow::anyhow!("{}", e.full_message()))?;
+    let containers = engine.containers.clone();
     let router = wharf_api::router(engine);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
@@ -149,6 +150,14 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     while servers.join_next().await.is_some() {}
     for s in sockets {
         let _ = std::fs::remove_file(s);
+    }
+    // Deletions of removed containers still queued: given a moment, else
+    // the next start sweeps them.
+    let settled =
+        tokio::task::spawn_blocking(move || containers.settle_removals(Duration::from_secs(5)))
+            .await;
+    if !matches!(settled, Ok(true)) {
+        tracing::info!("files of removed containers left for the next start to delete");
     }
     tracing::info!("wharfd stopped; containers keep running in their shims");
     Ok(())

@@ -217,12 +217,20 @@ fn run_logs_ps_inspect_rm() {
         err.contains("No such object") || err.contains("No such container"),
         "{err}"
     );
-    assert!(
+    // Out of the store when rm answers; the files follow in the background.
+    let records = || -> Vec<String> {
         std::fs::read_dir(d.data_root().join("containers"))
             .unwrap()
-            .next()
-            .is_none()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(
+        records().iter().all(|n| n.starts_with("tmp-rm-")),
+        "{:?}",
+        records()
     );
+    d.wait_removals_deleted();
+    assert_eq!(records(), Vec::<String>::new());
 }
 
 #[test]
@@ -567,4 +575,55 @@ fn restart_policy_auto_remove_and_socket_mode() {
     let (status, _, body) = d.http("POST", "/containers/create", Some(r#"{"Image": "busybox", "HostConfig": {"AutoRemove": true, "RestartPolicy": {"Name": "always"}}}"#));
     assert_eq!(status, 400);
     assert!(body.contains("AutoRemove"), "{body}");
+}
+
+/// `rm -f` of many running containers (and `run --rm`) answers once they
+/// are out of the stores; the mounts' teardown and the files' deletion
+/// follow in the background and leave nothing: no mount, no directory, no
+/// shim state. The image is free to go at once.
+#[test]
+fn removal_answers_then_deletes_everything() {
+    let d = Daemon::start();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(d.ok(&[
+            "run",
+            "-d",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("mkdir -p /data/{i} && echo {i} > /data/{i}/f && sleep 1000"),
+        ]));
+    }
+    assert_eq!(
+        d.ok(&["run", "--rm", "busybox", "cat", "/etc/hostname"])
+            .len(),
+        12
+    );
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(ids.iter().map(String::as_str));
+    assert_eq!(d.ok(&rm).lines().count(), 6);
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    d.ok(&["rmi", "busybox"]);
+    d.wait_removals_deleted();
+    let root = d.data_root().display().to_string();
+    let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&root))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(mounts, Vec::<String>::new());
+    for dir in ["containers", "snapshots/containers"] {
+        let left: Vec<_> = std::fs::read_dir(d.data_root().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{dir}: {left:?}");
+    }
+    let shims: Vec<_> = std::fs::read_dir(d.exec_root().join("shims"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(shims.is_empty(), "shim state left: {shims:?}");
 }

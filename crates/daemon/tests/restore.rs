@@ -118,7 +118,21 @@ fn startup_reconciles_interrupted_creates() {
         wharf_image::snapshot::open_snapshotter(&d.data_root().join("snapshots"), None).unwrap();
     snaps.prepare_container(&orphan, None).unwrap();
     snaps.prepare_container(&half, None).unwrap();
+    // And what one killed after a removal answered but before its files
+    // were deleted leaves: hidden record and layer directories.
+    let hidden_record = d
+        .data_root()
+        .join("containers")
+        .join(format!("tmp-rm-{}", "ef".repeat(32)));
+    std::fs::create_dir_all(hidden_record.join("rootfs")).unwrap();
+    std::fs::write(hidden_record.join("config.v2.json"), "{}").unwrap();
+    // (No process has this pid: above the kernel's maximum.)
+    let hidden_layer = d.data_root().join("snapshots/containers/tmp-4194305-rm3");
+    std::fs::create_dir_all(hidden_layer.join("diff/etc")).unwrap();
+    std::fs::write(hidden_layer.join("diff/etc/f"), "x").unwrap();
     d.spawn(&common::shim_binary());
+    d.wait_removals_deleted();
+    assert!(!hidden_record.exists() && !hidden_layer.exists());
 
     assert_eq!(
         d.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]),

@@ -6,6 +6,8 @@
 //! ```text
 //! <data-root>/containers/<id>/config.v2.json    crate::model::Container, "Version": 1
 //! <data-root>/containers/<id>/.config.v2.json.tmp   in-flight write (ignored, removed on load)
+//! <data-root>/containers/tmp-rm-<id>/           a removed container's directory, deleted
+//!                                               in the background (swept at start)
 //! ```
 //! Writes go to the temporary file, are fsynced, then renamed over the
 //! record (the directory is fsynced after the first write). A directory
@@ -23,6 +25,8 @@ use crate::model::Container;
 /// The record version this code reads and writes.
 pub const RECORD_VERSION: u32 = 1;
 const RECORD: &str = "config.v2.json";
+/// Name prefix of directories taken out by [`ContainerStore::hide`].
+const HIDDEN_PREFIX: &str = "tmp-rm-";
 
 /// Why a container record could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +161,32 @@ impl ContainerStore {
             }
         }
         Ok(out)
+    }
+
+    /// Takes the container's directory out of the store with one rename (a
+    /// restart no longer finds it) and returns where it went, for the caller
+    /// to delete; `None` if it was already gone. Hidden directories a crash
+    /// left behind are found by [`Self::hidden`].
+    pub fn hide(&self, id: &str) -> Result<Option<PathBuf>, StoreError> {
+        let dir = self.dir(id);
+        let to = self.root.join(format!("{HIDDEN_PREFIX}{id}"));
+        match fs::rename(&dir, &to) {
+            Ok(()) => Ok(Some(to)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("rename", &dir)(e)),
+        }
+    }
+
+    /// The directories [`Self::hide`] left that were never deleted.
+    pub fn hidden(&self) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(HIDDEN_PREFIX))
+            .map(|e| e.path())
+            .collect()
     }
 
     /// Removes the container's directory and everything in it.

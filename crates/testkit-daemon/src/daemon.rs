@@ -189,6 +189,43 @@ impl Daemon {
         self.dir.join("x")
     }
 
+    /// Entries of the daemon's container stores left by removals whose
+    /// files are still being deleted in the background (`tmp-` names under
+    /// `containers/` and `snapshots/containers/`).
+    pub fn removal_leftovers(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for dir in [
+            self.data_root().join("containers"),
+            self.data_root().join("snapshots/containers"),
+        ] {
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                out.extend(
+                    rd.flatten()
+                        .filter(|e| e.file_name().to_string_lossy().starts_with("tmp-"))
+                        .map(|e| e.path()),
+                );
+            }
+        }
+        out
+    }
+
+    /// Waits up to 20 s for the background deletions of removed containers
+    /// to finish; panics with what is left if they do not.
+    pub fn wait_removals_deleted(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = self.removal_leftovers();
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "removed containers' files still there after 20 s: {left:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The docker client configuration directory (`DOCKER_CONFIG`) for
     /// clients of this daemon.
     pub fn docker_config(&self) -> PathBuf {

@@ -136,6 +136,21 @@ impl Containers {
         }
     }
 
+    /// Unmounts the container's root filesystem but keeps it alive for the
+    /// [`super::reaper`] to tear down (for a container about to be removed:
+    /// a restart would mount the same upper directory while the old mount
+    /// still lives).
+    fn detach_rootfs(&self, id: &str) -> Option<std::os::fd::OwnedFd> {
+        let target = self.cfg.layout.container_rootfs(id);
+        match wharf_image::snapshot::unmount_keeping(&target) {
+            Ok(root) => root,
+            Err(e) => {
+                tracing::warn!(container_id = %id, error = %e, "cannot unmount root filesystem");
+                None
+            }
+        }
+    }
+
     /// Starts a created or stopped container.
     pub async fn start(self: &Arc<Self>, input: &str) -> Result<(), EngineError> {
         let e = self.lookup(input)?;
@@ -400,11 +415,20 @@ impl Containers {
         let (this, entry, state_dir) = (self.clone(), e.clone(), shim.state_dir().to_owned());
         let exited_at = status.exited_at.clone();
         let recorded = tokio::task::spawn_blocking(move || {
-            this.unmount_rootfs(&entry.id);
             // A forced removal waiting for this exit records it itself (its
             // "removing" record) and deletes the shim's state; until then
             // the shim's exit file keeps the exit for a restart.
             let removing = entry.removing.load(std::sync::atomic::Ordering::Acquire);
+            if removing || entry.with(|c| c.host_config.auto_remove) {
+                // Removed next: the mount's teardown is left to the reaper.
+                let root = this.detach_rootfs(&entry.id);
+                *entry
+                    .detached_root
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = root;
+            } else {
+                this.unmount_rootfs(&entry.id);
+            }
             if !removing {
                 let _ = std::fs::remove_dir_all(&state_dir);
             }
@@ -769,25 +793,40 @@ impl Containers {
     }
 
     /// The on-disk part of [`Self::remove`]: the record marked removing,
-    /// the root unmounted, the snapshot, shim state and record deleted.
+    /// the root detached, the snapshot and the record directory taken out
+    /// of their stores, the shim's state deleted; the rest of the deletion
+    /// is left to the [`super::reaper`].
     fn remove_files(&self, e: &Entry, snapshot_key: &str) -> Result<(), EngineError> {
         let _ = self.save(e);
-        self.unmount_rootfs(&e.id);
-        if let Err(source) = self.images.snapshots().remove(snapshot_key)
-            && !matches!(
-                source,
-                wharf_image::snapshot::SnapshotError::NotFound { .. }
-            )
-        {
-            e.with(|c| c.state.set_status(Status::Dead));
-            let _ = self.save(e);
-            return Err(EngineError::Snapshot {
-                id: e.id.clone(),
-                source,
-            });
+        let exited = e
+            .detached_root
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let mut leftovers = super::reaper::Leftovers {
+            root: exited.or_else(|| self.detach_rootfs(&e.id)),
+            ..Default::default()
+        };
+        match self.images.snapshots().detach(snapshot_key) {
+            Ok(s) => leftovers.snapshot = Some(s),
+            Err(wharf_image::snapshot::SnapshotError::NotFound { .. }) => {}
+            Err(source) => {
+                e.with(|c| c.state.set_status(Status::Dead));
+                let _ = self.save(e);
+                self.reaper.submit(leftovers);
+                return Err(EngineError::Snapshot {
+                    id: e.id.clone(),
+                    source,
+                });
+            }
         }
         let _ = std::fs::remove_dir_all(self.shim_state_dir(&e.id));
-        self.store.remove(&e.id)?;
+        let hidden = self.store.hide(&e.id);
+        if let Ok(Some(dir)) = &hidden {
+            leftovers.trees.push(dir.clone());
+        }
+        self.reaper.submit(leftovers);
+        hidden?;
         Ok(())
     }
 
@@ -862,6 +901,11 @@ impl Containers {
     /// left in `exit.json`; half-created directories are removed.
     pub async fn restore(self: &Arc<Self>) -> Result<(), EngineError> {
         let loaded = self.store.load_all()?;
+        // Directories of removals whose deletion the last daemon did not finish.
+        self.reaper.submit(super::reaper::Leftovers {
+            trees: self.store.hidden(),
+            ..Default::default()
+        });
         // Init layers of an older wharf, unless a running root still has one.
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         super::init_layer::remove_stale(self.cfg.layout.data_root(), &|p| {

@@ -24,6 +24,7 @@ mod io;
 mod lifecycle;
 mod list;
 pub mod merge;
+mod reaper;
 mod stats;
 mod update;
 
@@ -109,6 +110,9 @@ pub(crate) struct Entry {
     /// A forced removal is stopping the container: its exit is recorded
     /// by the removal (see `Containers::on_exit`).
     removing: std::sync::atomic::AtomicBool,
+    /// The root filesystem of a container being removed, detached at its
+    /// exit; the removal hands it to the [`reaper::Reaper`].
+    detached_root: Mutex<Option<std::os::fd::OwnedFd>>,
 }
 
 impl Entry {
@@ -121,6 +125,7 @@ impl Entry {
             lifecycle: watch::channel(Lifecycle::default()).0,
             pending_attach: Mutex::new(Vec::new()),
             removing: std::sync::atomic::AtomicBool::new(false),
+            detached_root: Mutex::new(None),
         })
     }
 
@@ -162,6 +167,8 @@ pub struct Containers {
     /// The shared init layer ([`init_layer`]); `None` when it could not be
     /// written (the runtime then creates the mount points per container).
     init_layer: Option<PathBuf>,
+    /// Deletes removed containers' files after their removal answered.
+    reaper: reaper::Reaper,
 }
 
 impl std::fmt::Debug for Containers {
@@ -198,7 +205,15 @@ impl Containers {
             events,
             table: Mutex::new(Table::default()),
             execs: Mutex::new(HashMap::new()),
+            reaper: reaper::Reaper::new(),
         })
+    }
+
+    /// Waits, at most `timeout`, until the files of every container removed
+    /// so far are deleted (removals answer before that: see [`reaper`]);
+    /// whether they are.
+    pub fn settle_removals(&self, timeout: std::time::Duration) -> bool {
+        self.reaper.settle(timeout)
     }
 
     /// The mounts that make container `rec`'s root filesystem: its

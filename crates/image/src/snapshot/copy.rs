@@ -26,7 +26,8 @@ use rustix::fs::{
 
 use super::store::{Store, usage, validate_key};
 use super::{
-    DriverKind, Mount, PreparedLayer, SnapshotError, SnapshotInfo, Snapshotter, Usage, io_err,
+    Detached, DriverKind, Mount, PreparedLayer, SnapshotError, SnapshotInfo, Snapshotter, Usage,
+    io_err,
 };
 use crate::digest::Digest;
 use crate::layer::OVERLAY_OPAQUE_XATTR;
@@ -137,8 +138,9 @@ impl Snapshotter for CopySnapshotter {
         Ok(self.mounts(key))
     }
 
-    fn remove(&self, id: &str) -> Result<(), SnapshotError> {
-        self.store.remove(id).map(|_| ())
+    fn detach(&self, id: &str) -> Result<Detached, SnapshotError> {
+        let (_, path) = self.store.hide(id)?;
+        Ok(Detached { path })
     }
 
     fn usage(&self, id: &str) -> Result<Usage, SnapshotError> {

@@ -49,6 +49,9 @@
 //!     diff/ work/                upper and work dirs (overlay)
 //!     rootfs/                    full copy of the chain (copy)
 //!   containers/tmp-<unique>/     a container snapshot being created
+//!   {snapshots,containers}/tmp-<pid>-rm<n>/   a removed snapshot not yet deleted
+//!                                (see [`Snapshotter::detach`]; swept at open
+//!                                once process <pid> is gone)
 //! ```
 //! Migration rule: a new layout bumps `VERSION` and migrates on open.
 
@@ -208,6 +211,29 @@ pub fn unmount(target: &Path) -> io::Result<()> {
     )?)
 }
 
+/// Unmounts `target` but keeps its filesystem alive through the returned
+/// descriptor (`None`: nothing was mounted there). Dropping the descriptor
+/// finishes the unmount: for overlayfs that is the costly part, a sync of the
+/// upper filesystem, so a caller can leave it to a background thread and
+/// reuse or delete the mount point at once.
+pub fn unmount_keeping(target: &Path) -> io::Result<Option<std::os::fd::OwnedFd>> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = match rustix::fs::open(
+        target,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    match rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH) {
+        Ok(()) => Ok(Some(fd)),
+        Err(rustix::io::Errno::INVAL) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The chain ID of a layer: its diff ID for a base layer, else
 /// `sha256(parent_chain_id + " " + diff_id)` (OCI image spec).
 pub fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
@@ -334,11 +360,40 @@ pub trait Snapshotter: Send + Sync + fmt::Debug {
     fn container_mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError>;
     /// Removes a layer (by chain ID string) or container (by key). Layers
     /// that are parents of other snapshots are refused with `InUse`.
-    fn remove(&self, id: &str) -> Result<(), SnapshotError>;
+    fn remove(&self, id: &str) -> Result<(), SnapshotError> {
+        let gone = self.detach(id)?;
+        gone.delete()
+    }
+    /// Takes a snapshot out of the store as [`Self::remove`] does (same
+    /// checks; afterwards it is neither listed nor found) but leaves the
+    /// deletion of its files to the caller, who may do it later, on another
+    /// thread.
+    fn detach(&self, id: &str) -> Result<Detached, SnapshotError>;
     /// Disk usage of one snapshot's own files.
     fn usage(&self, id: &str) -> Result<Usage, SnapshotError>;
     /// Every layer and container snapshot.
     fn list(&self) -> Result<Vec<SnapshotInfo>, SnapshotError>;
+}
+
+/// A snapshot taken out of the store by [`Snapshotter::detach`]. Its files
+/// stay under a `tmp-<pid>-rm<n>` name until [`Detached::delete`]; if this
+/// process dies first, the next open of the store removes them.
+#[derive(Debug)]
+#[must_use = "the snapshot's files stay on disk until deleted"]
+pub struct Detached {
+    path: PathBuf,
+}
+
+impl Detached {
+    /// Where the files are now.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Deletes the files.
+    pub fn delete(self) -> Result<(), SnapshotError> {
+        crate::layer::fsutil::remove_tree(&self.path).map_err(io_err("remove", &self.path))
+    }
 }
 
 /// Which driver to use.

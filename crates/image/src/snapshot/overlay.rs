@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use super::store::{Store, usage, validate_key};
 use super::{
-    DriverKind, Mount, PreparedLayer, SnapshotError, SnapshotInfo, SnapshotKind, Snapshotter,
-    Usage, io_err,
+    Detached, DriverKind, Mount, PreparedLayer, SnapshotError, SnapshotInfo, SnapshotKind,
+    Snapshotter, Usage, io_err,
 };
 use crate::digest::Digest;
 use crate::layer::fsutil::remove_tree;
@@ -169,8 +169,8 @@ impl Snapshotter for OverlaySnapshotter {
         self.mounts_for(key, parent.as_ref())
     }
 
-    fn remove(&self, id: &str) -> Result<(), SnapshotError> {
-        let (kind, _) = self.store.remove(id)?;
+    fn detach(&self, id: &str) -> Result<Detached, SnapshotError> {
+        let (kind, path) = self.store.hide(id)?;
         if kind == SnapshotKind::Layer
             && let Ok(d) = id.parse::<Digest>()
         {
@@ -181,7 +181,7 @@ impl Snapshotter for OverlaySnapshotter {
                 Err(e) => return Err(io_err("remove", &link)(e)),
             }
         }
-        Ok(())
+        Ok(Detached { path })
     }
 
     fn usage(&self, id: &str) -> Result<Usage, SnapshotError> {

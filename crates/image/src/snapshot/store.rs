@@ -296,10 +296,11 @@ impl Store {
         Err(SnapshotError::NotFound { id: id.to_owned() })
     }
 
-    /// Removes a layer or container directory after the checks, atomically
-    /// hiding it first (rename to a temp name) so no half-removed snapshot is
-    /// ever visible.
-    pub(crate) fn remove(&self, id: &str) -> Result<(SnapshotKind, PathBuf), SnapshotError> {
+    /// Takes a layer or container directory out of the store after the
+    /// checks: one rename to a temp name, so no half-removed snapshot is ever
+    /// visible; the caller deletes the returned tree (a crash before that
+    /// leaves it to [`Self::remove_dead_tmp_dirs`]).
+    pub(crate) fn hide(&self, id: &str) -> Result<(SnapshotKind, PathBuf), SnapshotError> {
         let (kind, dir, chain) = self.locate(id)?;
         if let Some(c) = &chain {
             let children = self.children(c)?;
@@ -321,7 +322,6 @@ impl Store {
             .join(area)
             .join(format!("tmp-{}-rm{n}", std::process::id()));
         fs::rename(&dir, &hidden).map_err(io_err("rename", &dir))?;
-        remove_tree(&hidden).map_err(io_err("remove", &hidden))?;
         Ok((kind, hidden))
     }
 }
