@@ -160,14 +160,39 @@ fn stopped_rm_containers_are_removed_at_restart() {
         "run", "-d", "--rm", "--name", "rm-exits", "busybox", "sh", "-c", "sleep 1",
     ]);
     d.ok(&["create", "--name", "kept", "busybox", "true"]);
+    // A running --rm container (its start is never written to disk) is
+    // re-adopted with its pid and start time, and removed when it stops.
+    d.ok(&[
+        "run", "-d", "--rm", "--name", "rm-runs", "busybox", "sleep", "300",
+    ]);
+    let fmt = "{{.State.Status}} {{.State.Pid}} {{.State.StartedAt}}";
+    let before = d.ok(&["inspect", "--format", fmt, "rm-runs"]);
     d.stop_with(9);
     std::thread::sleep(std::time::Duration::from_millis(2000));
     d.spawn(&common::shim_binary());
     let names = d.ok(&["ps", "-a", "--format", "{{.Names}}"]);
     assert_eq!(
-        names, "kept",
+        names, "rm-runs\nkept",
         "dockerd removes stopped --rm containers at restore"
     );
+    let after = d.ok(&["inspect", "--format", fmt, "rm-runs"]);
+    assert!(before.starts_with("running "), "{before}");
+    let (b, a) = (
+        before.rsplit_once(' ').unwrap(),
+        after.rsplit_once(' ').unwrap(),
+    );
+    assert_eq!(a.0, b.0, "same process");
+    assert_eq!(
+        a.1.get(..19),
+        b.1.get(..19),
+        "same start time: {before} / {after}"
+    );
+    d.ok(&["stop", "-t", "0", "rm-runs"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while d.ok(&["ps", "-a", "--format", "{{.Names}}"]) != "kept" {
+        assert!(std::time::Instant::now() < deadline, "rm-runs not removed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let until = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -187,5 +212,5 @@ fn stopped_rm_containers_are_removed_at_restart() {
     ]);
     let mut destroyed: Vec<&str> = events.lines().collect();
     destroyed.sort_unstable();
-    assert_eq!(destroyed, ["rm-created", "rm-exits"]);
+    assert_eq!(destroyed, ["rm-created", "rm-exits", "rm-runs"]);
 }

@@ -148,9 +148,20 @@ impl ShimClient {
         self.exchange(req).await.map(|_| ())
     }
 
-    /// Starts the created container.
-    pub async fn start(&self) -> Result<(), ClientError> {
-        self.call_unit(&Request::Start).await
+    /// Starts the created container; returns its state after the start
+    /// (`None` from a shim that answers a start with nothing: ask
+    /// [`Self::state`]).
+    pub async fn start(&self) -> Result<Option<ShimState>, ClientError> {
+        let (value, _, _) = self.exchange(&Request::Start).await?;
+        if value.is_null() {
+            return Ok(None);
+        }
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| ClientError::Protocol {
+                path: self.socket.clone(),
+                detail: e.to_string(),
+            })
     }
 
     pub async fn state(&self) -> Result<ShimState, ClientError> {

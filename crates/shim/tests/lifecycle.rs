@@ -21,7 +21,12 @@ async fn start_and_wait_returns_the_exit_code() {
     assert_eq!(st.status, Status::Created);
     assert!(st.pid > 0);
     assert_eq!(st.shim_pid, shim.pid());
-    c.start().await.unwrap();
+    // The start answers with the state (the exit is not reaped before the
+    // answer is sent).
+    let started = c.start().await.unwrap().expect("state with the start");
+    assert_eq!(started.status, Status::Running);
+    assert_eq!(started.pid, st.pid);
+    assert!(parse_rfc3339(started.started_at.as_deref().unwrap()).is_some());
     let exit = c.wait().await.unwrap();
     assert_eq!(exit.exit_code, 7);
     assert!(!exit.oom_killed);
@@ -307,6 +312,30 @@ async fn the_container_does_not_inherit_an_ignored_sigpipe() {
     shim.client().delete(false).await.unwrap();
 }
 
+/// Process `pid` runs the shim binary through the mount at `view`. (A
+/// view made from a name cargo has since re-linked shows " (deleted)"
+/// after its path, though it is the same file: compare files, not names.)
+fn runs_from(pid: i32, view: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt as _;
+    let exe = format!("/proc/{pid}/exe");
+    let shown = std::fs::read_link(&exe).unwrap();
+    let shown = shown.to_string_lossy();
+    assert_eq!(
+        shown.strip_suffix(" (deleted)").unwrap_or(&shown),
+        view.to_string_lossy(),
+        "exe of {pid}"
+    );
+    let (running, binary) = (
+        std::fs::metadata(&exe).unwrap(),
+        std::fs::metadata(common::shim_binary()).unwrap(),
+    );
+    assert_eq!(
+        (running.dev(), running.ino()),
+        (binary.dev(), binary.ino()),
+        "{pid} runs another file than the shim binary"
+    );
+}
+
 #[tokio::test]
 async fn later_shims_start_from_the_read_only_view() {
     let mut first = Fixture::new("shview");
@@ -315,10 +344,7 @@ async fn later_shims_start_from_the_read_only_view() {
     // The first shim ran from the view (made now or by an earlier shim).
     let view = wharf_sys::sealed_view::existing_view(&common::shim_binary())
         .expect("a read-only view of the shim binary after a shim ran");
-    assert_eq!(
-        std::fs::read_link(format!("/proc/{}/exe", a.pid())).unwrap(),
-        view
-    );
+    runs_from(a.pid(), &view);
     // A later one is started from the view itself (no re-execution), under
     // the binary's own argv[0] and process name.
     assert_eq!(
@@ -328,10 +354,7 @@ async fn later_shims_start_from_the_read_only_view() {
     let mut second = Fixture::new("shview2");
     second.bundle.probe_args(&["exit", "0"]);
     let b = second.spawn().await;
-    assert_eq!(
-        std::fs::read_link(format!("/proc/{}/exe", b.pid())).unwrap(),
-        view
-    );
+    runs_from(b.pid(), &view);
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", b.pid())).unwrap();
     let argv0 = cmdline.split(|&c| c == 0).next().unwrap();
     assert_eq!(

@@ -265,22 +265,25 @@ impl Containers {
             let r = attach_shim(&shim, &rec, p.stdin, p.stdout, p.stderr).await;
             let _ = p.reply.send(r);
         }
-        if let Err(source) = shim.client().start().await {
-            let _ = shim.client().delete(true).await;
-            self.unmount_rootfs(&e.id);
-            let err = EngineError::StartFailed {
-                id: e.id.clone(),
-                reason: source.to_string(),
-            };
-            self.record_start_error(e, &err);
-            return Err(err);
-        }
-        let st = shim
-            .client()
-            .state()
-            .await
-            .map_err(call("state"))
-            .map_err(shim_err(&e.id))?;
+        let st = match shim.client().start().await {
+            Ok(Some(st)) => st,
+            Ok(None) => shim
+                .client()
+                .state()
+                .await
+                .map_err(call("state"))
+                .map_err(shim_err(&e.id))?,
+            Err(source) => {
+                let _ = shim.client().delete(true).await;
+                self.unmount_rootfs(&e.id);
+                let err = EngineError::StartFailed {
+                    id: e.id.clone(),
+                    reason: source.to_string(),
+                };
+                self.record_start_error(e, &err);
+                return Err(err);
+            }
+        };
         e.set_shim(Some(shim.clone()));
         e.with(|c| {
             c.state.set_status(Status::Running);
@@ -295,9 +298,16 @@ impl Containers {
             c.state.finished_at = time::ZERO_TIME.into();
             c.manually_stopped = false;
         });
-        // The fsync'd record waits on the disk: off the async workers.
-        let (this, entry) = (self.clone(), e.clone());
-        let rec = on_blocking_thread("start", move || this.save(&entry)).await?;
+        // A --rm container's start is not written: whatever ends it, a
+        // crash included, removes it (`restore` adopts a running one from
+        // its shim, as after a crash before any start record).
+        let rec = if rec.host_config.auto_remove {
+            e.snapshot()
+        } else {
+            // The fsync'd record waits on the disk: off the async workers.
+            let (this, entry) = (self.clone(), e.clone());
+            on_blocking_thread("start", move || this.save(&entry)).await?
+        };
         tracing::info!(container_id = %e.id, pid = st.pid, "container started");
         self.event("start", &rec, &[]);
         self.spawn_monitor(e.clone(), shim);
@@ -797,7 +807,11 @@ impl Containers {
     /// of their stores, the shim's state deleted; the rest of the deletion
     /// is left to the [`super::reaper`].
     fn remove_files(&self, e: &Entry, snapshot_key: &str) -> Result<(), EngineError> {
-        let _ = self.save(e);
+        // The "removing" record lets a restart finish an interrupted
+        // removal; a --rm container is removed by a restart anyway.
+        if !e.with(|c| c.host_config.auto_remove) {
+            let _ = self.save(e);
+        }
         let exited = e
             .detached_root
             .lock()

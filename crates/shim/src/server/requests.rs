@@ -156,8 +156,16 @@ impl Shim {
                 stderr,
             } => self.attach(id, exec_id, stdin, stdout, stderr),
             other => {
+                let starting = matches!(other, Request::Start);
                 let reply = self.simple(other);
                 self.reply(id, reply);
+                if starting && self.started {
+                    // What creating and starting the container allocated is
+                    // freed by now: give those pages back (the shim idles
+                    // for the container's whole life), once the start is
+                    // answered.
+                    wharf_sys::malloc::trim();
+                }
             }
         }
     }
@@ -236,11 +244,9 @@ impl Shim {
                         self.started = true;
                         self.init.started_at = Some(now_rfc3339_nano());
                         info!(container_id = %id, "started");
-                        // What creating and starting the container allocated
-                        // is freed by now: give those pages back, the shim
-                        // idles for the container's whole life.
-                        wharf_sys::malloc::trim();
-                        Reply::ok(&())
+                        // The state comes with the answer: the daemon
+                        // records the pid and start time without asking.
+                        Reply::ok(&self.state())
                     }
                     Err(e) => runtime_reply(&e),
                 }
