@@ -25,14 +25,14 @@
 //!
 //! ```text
 //! <cache_dir>/<sha256 hex>.bpf
-//!     key = sha256("wharf-seccomp-bpf-v2" NUL libseccomp version NUL
+//!     key = sha256("wharf-seccomp-bpf-v3" NUL libseccomp version NUL
 //!                  target arch NUL canonical JSON of the section)
 //!     file = "WHFSBPF1" | u32 LE program length | sha256(program) | program
 //! ```
 //!
 //! Files are written atomically (temporary file in the same directory,
 //! fsync, rename, fsync of the directory). A short, corrupt or mismatching
-//! file is ignored and rewritten. Bump the `v2` in the key when compilation
+//! file is ignored and rewritten. Bump the `v3` in the key when compilation
 //! changes. The directory must be writable only by the runtime's user: the
 //! embedded digest detects corruption, not tampering.
 
@@ -64,7 +64,7 @@ const EPERM: u32 = 1;
 const MAX_ARG_INDEX: usize = 5;
 
 /// Versioned prefix of every cache key; bump when compilation changes.
-const CACHE_FORMAT: &str = "wharf-seccomp-bpf-v2";
+const CACHE_FORMAT: &str = "wharf-seccomp-bpf-v3";
 
 /// `BPF_LD|BPF_W|BPF_ABS` of `seccomp_data.arch` (offset 4): the first
 /// instruction of every program libseccomp exports.
@@ -274,6 +274,25 @@ pub fn kernel_flags(section: &LinuxSeccomp) -> Result<u32, SeccompError> {
 /// Compiles `section` to BPF with libseccomp (see the module docs for the
 /// rules).
 pub fn compile(section: &LinuxSeccomp) -> Result<CompiledFilter, SeccompError> {
+    compile_with(section, Layout::BinaryTree)
+}
+
+/// How libseccomp lays out the syscall checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// One comparison after another, in rule order (runc's program): a
+    /// syscall far down Docker's list runs hundreds of instructions.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Linear,
+    /// A binary search on the syscall number (`SCMP_FLTATR_CTL_OPTIMIZE`
+    /// 2, libseccomp 2.5): for Docker's default profile 17 instructions
+    /// per syscall on average instead of 294, for every syscall the
+    /// container makes, for a program a quarter longer (1,237 instructions
+    /// instead of 993).
+    BinaryTree,
+}
+
+fn compile_with(section: &LinuxSeccomp, layout: Layout) -> Result<CompiledFilter, SeccompError> {
     let flags = kernel_flags(section)?;
     if section.listener_path().is_some() {
         return Err(SeccompError::NotifyUnsupported);
@@ -286,6 +305,12 @@ pub fn compile(section: &LinuxSeccomp) -> Result<CompiledFilter, SeccompError> {
         "defaultAction",
     )?;
     let mut ctx = ScmpFilterContext::new(default_action).map_err(SeccompError::NewFilter)?;
+    if layout == Layout::BinaryTree
+        && let Err(err) = ctx.set_ctl_optimize(2)
+    {
+        // Older libseccomp: the linear program means the same.
+        debug!(%err, "libseccomp cannot build a binary tree; linear filter");
+    }
 
     // 2. Architectures: add the listed ones, drop native if unlisted.
     let arches = section.architectures().as_deref().unwrap_or_default();
@@ -633,6 +658,52 @@ mod tests {
             ALLOW
         );
         assert_eq!(run(admin.bpf(), X86_64, admin_nr("clone3"), none), ALLOW);
+    }
+
+    /// The binary-tree program gives the linear one's verdict for every
+    /// syscall number of the three x86 ABIs (and past them), with the
+    /// argument patterns the profile tests, and takes far fewer steps.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn binary_tree_means_the_same_as_linear_and_is_shorter() {
+        use enosys::interp::run_counted;
+        const X86_64: u32 = 0xC000_003E;
+        const I386: u32 = 0x4000_0003;
+        for caps in [
+            DEFAULT_CAPABILITIES,
+            &[oci_spec::runtime::Capability::SysAdmin][..],
+        ] {
+            let profile = default_seccomp(caps);
+            let tree = compile_with(&profile, Layout::BinaryTree).unwrap();
+            let linear = compile_with(&profile, Layout::Linear).unwrap();
+            assert_ne!(tree.bpf(), linear.bpf(), "libseccomp built no tree");
+            let args: [[u64; 6]; 6] = [
+                [0; 6],
+                [0x0001_0f00, 0, 0, 0, 0, 0],
+                [0x0002_0000, 0, 0, 0, 0, 0],
+                [0xffff_ffff, 0, 0, 0, 0, 0],
+                [40, 0, 0, 0, 0, 0],
+                [(1 << 32) | 40, 2, 3, 0, 0, 0],
+            ];
+            let (mut tree_steps, mut linear_steps, mut n) = (0usize, 0usize, 0usize);
+            for (arch, base) in [(X86_64, 0u32), (X86_64, 0x4000_0000), (I386, 0)] {
+                for nr in 0..600u32 {
+                    for a in args {
+                        let (t, ts) = run_counted(tree.bpf(), arch, base | nr, a);
+                        let (l, ls) = run_counted(linear.bpf(), arch, base | nr, a);
+                        assert_eq!(t, l, "arch {arch:#x} nr {nr:#x} args {a:?}");
+                        tree_steps += ts;
+                        linear_steps += ls;
+                        n += 1;
+                    }
+                }
+            }
+            let (tree_avg, linear_avg) = (tree_steps / n, linear_steps / n);
+            assert!(
+                tree_avg * 4 < linear_avg,
+                "average steps: tree {tree_avg}, linear {linear_avg}"
+            );
+        }
     }
 
     #[test]

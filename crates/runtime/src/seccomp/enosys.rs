@@ -215,6 +215,12 @@ pub(super) mod interp {
     /// Runs `bpf` on a `seccomp_data` built from the arguments and returns
     /// the filter's verdict.
     pub fn run(bpf: &[u8], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        run_counted(bpf, arch, nr, args).0
+    }
+
+    /// [`run`], and how many instructions the verdict took.
+    pub fn run_counted(bpf: &[u8], arch: u32, nr: u32, args: [u64; 6]) -> (u32, usize) {
+        let mut steps = 0usize;
         let mut data = [0u8; 64];
         data[0..4].copy_from_slice(&nr.to_ne_bytes());
         data[4..8].copy_from_slice(&arch.to_ne_bytes());
@@ -228,6 +234,7 @@ pub(super) mod interp {
         let (mut a, mut x, mut mem) = (0u32, 0u32, [0u32; 16]);
         let mut pc = 0usize;
         loop {
+            steps += 1;
             let i = &bpf[pc * 8..pc * 8 + 8];
             let code = u16::from_ne_bytes([i[0], i[1]]);
             let (jt, jf) = (usize::from(i[2]), usize::from(i[3]));
@@ -255,8 +262,8 @@ pub(super) mod interp {
                 0x1d => pc += cond(a == x),
                 0x2d => pc += cond(a > x),
                 0x3d => pc += cond(a >= x),
-                0x06 => return k,
-                0x16 => return a,
+                0x06 => return (k, steps),
+                0x16 => return (a, steps),
                 other => panic!("bpf opcode {other:#x} at {} not interpreted", pc - 1),
             }
         }
