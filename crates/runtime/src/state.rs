@@ -118,7 +118,13 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
 impl StateStore {
     /// Opens (creating if needed, mode 0711) the runtime root.
     pub fn open(root: &Path) -> Result<Self, StateError> {
-        std::fs::create_dir_all(root).map_err(io_err(root))?;
+        if !root.is_dir() {
+            std::fs::create_dir_all(root).map_err(io_err(root))?;
+            // One subtree per container below: on ext4 without a journal,
+            // have them spread over the block groups (a hint; see
+            // `wharf_sys::fsflags`).
+            let _ = wharf_sys::fsflags::spread_subtrees(root);
+        }
         Ok(StateStore {
             root: root.to_owned(),
         })
@@ -309,6 +315,25 @@ mod tests {
         assert!(start > 0);
         assert!(!zombie);
         assert!(proc_start_time(i32::MAX).is_none());
+    }
+
+    /// A root the store creates is a top directory exactly where that
+    /// pays (ext4 without a journal); an existing one is left as it is.
+    #[test]
+    fn a_new_root_spreads_its_subtrees_where_it_pays() {
+        let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+        let root = dir.path().join("root");
+        StateStore::open(&root).unwrap();
+        let flag = wharf_sys::fsflags::is_top_directory(&root).unwrap();
+        let wanted = wharf_sys::fsflags::ext4_without_journal(&root);
+        assert_eq!(flag == Some(true), wanted, "{flag:?}");
+        let existing = dir.path().join("existing");
+        std::fs::create_dir(&existing).unwrap();
+        StateStore::open(&existing).unwrap();
+        assert_ne!(
+            wharf_sys::fsflags::is_top_directory(&existing).unwrap(),
+            Some(true)
+        );
     }
 
     #[test]
