@@ -152,16 +152,7 @@ impl ShimClient {
     /// (`None` from a shim that answers a start with nothing: ask
     /// [`Self::state`]).
     pub async fn start(&self) -> Result<Option<ShimState>, ClientError> {
-        let (value, _, _) = self.exchange(&Request::Start).await?;
-        if value.is_null() {
-            return Ok(None);
-        }
-        serde_json::from_value(value)
-            .map(Some)
-            .map_err(|e| ClientError::Protocol {
-                path: self.socket.clone(),
-                detail: e.to_string(),
-            })
+        self.call(&Request::Start).await
     }
 
     pub async fn state(&self) -> Result<ShimState, ClientError> {

@@ -429,8 +429,9 @@ impl Containers {
             // "removing" record) and deletes the shim's state; until then
             // the shim's exit file keeps the exit for a restart.
             let removing = entry.removing.load(std::sync::atomic::Ordering::Acquire);
-            if removing || entry.with(|c| c.host_config.auto_remove) {
-                // Removed next: the mount's teardown is left to the reaper.
+            let removed_next = removing || entry.with(|c| c.host_config.auto_remove);
+            if removed_next {
+                // The mount's teardown is left to the reaper.
                 let root = this.detach_rootfs(&entry.id);
                 *entry
                     .detached_root
@@ -452,7 +453,7 @@ impl Containers {
             // A --rm container is removed next: its exit is not written to
             // disk first (a crash before the removal finishes is completed
             // by `restore`, which removes stopped --rm containers).
-            if removing || entry.with(|c| c.host_config.auto_remove) {
+            if removed_next {
                 return entry.snapshot();
             }
             this.save(&entry).unwrap_or_else(|err| {

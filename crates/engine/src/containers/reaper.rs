@@ -99,9 +99,7 @@ impl Reaper {
                         rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
                     for job in rx {
                         job.clear();
-                        let (count, cv) = &*pending;
-                        *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-                        cv.notify_all();
+                        one_done(&pending);
                     }
                 });
             match spawned {
@@ -120,13 +118,7 @@ impl Reaper {
         };
         drop(queue);
         job.clear();
-        self.done_one();
-    }
-
-    fn done_one(&self) {
-        let (count, cv) = &*self.pending;
-        *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-        cv.notify_all();
+        one_done(&self.pending);
     }
 
     /// Waits until every job submitted so far is done, at most `timeout`;
@@ -147,6 +139,13 @@ impl Reaper {
         }
         true
     }
+}
+
+/// Counts one submitted job as finished and wakes [`Reaper::settle`].
+fn one_done(pending: &(Mutex<usize>, Condvar)) {
+    let (count, cv) = pending;
+    *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+    cv.notify_all();
 }
 
 #[cfg(test)]
